@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { toolchainCacheDir } from './cache';
+import { ToolchainError } from './errors';
+import { readMotoInstall } from './moto';
+import { findTemporalCli } from './temporal-cli';
+import { findJava, javaIdentity, readTestServerInstall } from './test-server';
+
+export { ToolchainError } from './errors';
+
+/** Paths of the servers the tests and the demo start. */
+export interface Toolchain {
+  cacheDir: string;
+  /** `temporal` CLI: dev server with the Web UI. */
+  temporalCli: string;
+  /** Wrapper that runs the Java time-skipping test server: `<path> <port>`. */
+  testServer: string;
+  /** Interpreter of the venv that holds moto. */
+  motoPython: string;
+  /** Launcher run by `motoPython`: `<launcher> <host> <port>`. */
+  motoLauncher: string;
+}
+
+export const MOTO_LAUNCHER = join(__dirname, 'moto_server.py');
+
+/** Finds the installed toolchain without installing anything; tells what is missing otherwise. */
+export async function locateToolchain(cacheDir = toolchainCacheDir()): Promise<Toolchain> {
+  const cli = await findTemporalCli(cacheDir);
+  const testServer = readTestServerInstall(cacheDir, await javaIdentity(findJava()));
+  const moto = readMotoInstall(cacheDir);
+  const missing = [!cli && 'the Temporal CLI', !testServer && 'the time-skipping test server', !moto && 'moto'].filter(
+    Boolean,
+  );
+  if (!cli || !testServer || !moto) {
+    throw new ToolchainError(`Not installed in ${cacheDir}: ${missing.join(', ')}`, "run 'npm run bootstrap'");
+  }
+  return {
+    cacheDir,
+    temporalCli: cli.path,
+    testServer: testServer.executable,
+    motoPython: moto.python,
+    motoLauncher: MOTO_LAUNCHER,
+  };
+}
