@@ -1,0 +1,36 @@
+import { ApplicationFailure } from '@temporalio/common';
+
+/**
+ * AWS error names that retrying cannot fix: the resource or the permission has to change first.
+ * Anything else (throttling, 5xx, network) is left to the activity's retry policy.
+ */
+const NON_RETRYABLE = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnauthorizedOperation',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+  'ExpiredTokenException',
+  'ValidationException',
+  'ResourceNotFoundException',
+  'BackupNotFoundException',
+  'TableNotFoundException',
+]);
+
+/**
+ * Decides at the activity edge whether an AWS failure is worth retrying. `what` names the operation
+ * and resource ("restore table orders-restored from backup arn:…") so the operator sees what failed.
+ */
+export function awsFailure(error: unknown, what: string): Error {
+  if (!(error instanceof Error)) return new Error(`${what}: ${String(error)}`);
+  if (error.message === 'Region is missing') {
+    return ApplicationFailure.nonRetryable(
+      `${what}: no AWS region; set AWS_REGION on the worker or "region" on the step`,
+      'AwsConfiguration',
+    );
+  }
+  if (NON_RETRYABLE.has(error.name)) {
+    return ApplicationFailure.nonRetryable(`${what}: ${error.name}: ${error.message}`, error.name);
+  }
+  return error;
+}

@@ -1,0 +1,26 @@
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+
+/** Task queue the recovery worker polls and clients start recoveries on. */
+export const DEFAULT_TASK_QUEUE = 'recovery-engine';
+
+export interface TemporalSettings {
+  connectionOptions: NativeConnectionOptions;
+  namespace: string;
+  taskQueue: string;
+}
+
+/**
+ * Where Temporal is, by Temporal's own conventions (`@temporalio/envconfig`): TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile (TEMPORAL_PROFILE) of the
+ * config file (TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml). Default:
+ * localhost:7233, namespace "default". The task queue comes from RECOVERY_TASK_QUEUE.
+ */
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+  return {
+    connectionOptions,
+    namespace: namespace ?? 'default',
+    taskQueue: env.RECOVERY_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+  };
+}

@@ -1,0 +1,3 @@
+export { recoveryWorkflow } from './recovery';
+export type { RecoveryReport, StepReport } from './recovery';
+export type { RecoveryInput, RecoveryStep } from './recovery-input';
