@@ -1,0 +1,74 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { locateToolchain, type Toolchain } from '../../toolchain';
+import { startMotoServer, type MotoServer } from '../../toolchain/moto-server';
+import { once, onCleanup } from './cleanup';
+
+// Warnings and errors only: the SDK's info lines drown the test report.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+let toolchain: Promise<Toolchain> | undefined;
+
+/** The bootstrapped toolchain; fails with "run npm run bootstrap" when it is missing. */
+export function testToolchain(): Promise<Toolchain> {
+  return (toolchain ??= locateToolchain());
+}
+
+function stopOnCleanup(env: TestWorkflowEnvironment): TestWorkflowEnvironment {
+  const teardown = once(env.teardown.bind(env));
+  env.teardown = teardown;
+  onCleanup(teardown);
+  return env;
+}
+
+/** The Java time-skipping test server: timers of hours complete in milliseconds. */
+export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const { testServer } = await testToolchain();
+  return stopOnCleanup(
+    await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: testServer } },
+    }),
+  );
+}
+
+/** A real Temporal server (the CLI's dev server, in memory) on a free loopback port. */
+export async function startDevServerEnv(): Promise<TestWorkflowEnvironment> {
+  const { temporalCli } = await testToolchain();
+  return stopOnCleanup(
+    await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: temporalCli },
+        ip: '127.0.0.1',
+        log: { format: 'pretty', level: 'error' },
+      },
+    }),
+  );
+}
+
+/**
+ * moto on a free loopback port. AWS SDK clients find dummy credentials through the standard chain
+ * (environment variables), exactly as production finds real ones; only the endpoint differs.
+ */
+export async function startMoto(): Promise<MotoServer> {
+  process.env.AWS_ACCESS_KEY_ID = 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY = 'testing';
+  process.env.AWS_REGION = 'us-east-1';
+  const moto = await startMotoServer(await testToolchain());
+  const stop = once(() => moto.stop());
+  onCleanup(stop);
+  return { ...moto, stop };
+}
+
+/** The workflow code, bundled once per test file. */
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
