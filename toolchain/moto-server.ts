@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { freePort, waitForPort } from './net';
+import { freePort } from './net';
+import { startService } from './service';
 
 /** A running moto server on loopback. */
 export interface MotoServer {
@@ -7,8 +7,8 @@ export interface MotoServer {
   endpoint: string;
   port: number;
   /** Forgets every resource (moto's `POST /moto-api/reset`), for isolation between tests. */
-  reset(): Promise<void>;
-  stop(): Promise<void>;
+  reset: () => Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /**
@@ -17,29 +17,17 @@ export interface MotoServer {
  */
 export async function startMotoServer(
   toolchain: { motoPython: string; motoLauncher: string },
-  { port, env }: { port?: number; env?: NodeJS.ProcessEnv } = {},
+  { port, logFile }: { port?: number; logFile?: string } = {},
 ): Promise<MotoServer> {
   const listenPort = port ?? (await freePort());
-  const child = spawn(toolchain.motoPython, [toolchain.motoLauncher, '127.0.0.1', String(listenPort)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
+  const service = await startService({
+    name: 'moto',
+    command: toolchain.motoPython,
+    args: [toolchain.motoLauncher, '127.0.0.1', String(listenPort)],
+    ports: [listenPort],
+    logFile,
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let alive = true;
-  void exited.then(() => (alive = false));
   const endpoint = `http://127.0.0.1:${listenPort}`;
-  const stop = async () => {
-    if (alive) child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    await waitForPort(listenPort, { timeoutMs: 30_000, isAlive: () => alive });
-  } catch (error) {
-    await stop();
-    throw new Error(`moto did not start on ${endpoint}: ${(error as Error).message}\n${stderr}`, { cause: error });
-  }
   return {
     endpoint,
     port: listenPort,
@@ -47,6 +35,6 @@ export async function startMotoServer(
       const response = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
       if (!response.ok) throw new Error(`moto reset failed: HTTP ${response.status}`);
     },
-    stop,
+    stop: () => service.stop(),
   };
 }

@@ -41,3 +41,12 @@ export async function waitForPort(
   }
   throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs} ms`);
 }
+
+/** Whether nothing listens on 127.0.0.1:port right now. */
+export function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
