@@ -53,6 +53,7 @@ export async function startMoto(): Promise<MotoServer> {
   process.env.AWS_ACCESS_KEY_ID = 'testing';
   process.env.AWS_SECRET_ACCESS_KEY = 'testing';
   process.env.AWS_REGION = 'us-east-1';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const moto = await startMotoServer(await testToolchain());
   const stop = once(() => moto.stop());
   onCleanup(stop);
