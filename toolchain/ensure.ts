@@ -1,4 +1,4 @@
-import { MOTO_LAUNCHER, type Toolchain } from '.';
+import { toolchainOf, type Toolchain } from '.';
 import { toolchainCacheDir } from './cache';
 import { installMoto } from './moto';
 import { findTemporalCli, installTemporalCli } from './temporal-cli';
@@ -68,13 +68,7 @@ export async function ensureToolchain(report: EnsureReporter, cacheDir = toolcha
     () => installMoto(cacheDir, report.say),
     (install) => install.python,
   );
-  return {
-    cacheDir,
-    temporalCli: cli.path,
-    testServer: testServer.executable,
-    motoPython: moto.python,
-    motoLauncher: MOTO_LAUNCHER,
-  };
+  return toolchainOf(cacheDir, cli.path, testServer, moto);
 }
 
 /** Prints each step, its progress and its duration to the console. */

@@ -33,9 +33,18 @@ export async function locateToolchain(cacheDir = toolchainCacheDir()): Promise<T
   if (!cli || !testServer || !moto) {
     throw new ToolchainError(`Not installed in ${cacheDir}: ${missing.join(', ')}`, "run 'npm run bootstrap'");
   }
+  return toolchainOf(cacheDir, cli.path, testServer, moto);
+}
+
+export function toolchainOf(
+  cacheDir: string,
+  temporalCli: string,
+  testServer: { executable: string },
+  moto: { python: string },
+): Toolchain {
   return {
     cacheDir,
-    temporalCli: cli.path,
+    temporalCli,
     testServer: testServer.executable,
     motoPython: moto.python,
     motoLauncher: MOTO_LAUNCHER,
