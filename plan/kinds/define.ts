@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { backup, duration, objectives, slug } from '../schema/common';
+
+/**
+ * Recovery order by layer, used to order steps that the dependency graph leaves free: infrastructure,
+ * then data, then stateful apps, then stateless apps, then traffic. Checks run where they are placed.
+ */
+export const TIERS = ['infrastructure', 'data', 'stateful-app', 'stateless-app', 'traffic', 'check'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** One step of a component's runbook, as an engineer would carry it out by hand. */
+export interface RunbookStep {
+  /** Short stable id: `restore`, `wait-available`. */
+  id: string;
+  /** Imperative title: "Restore the instance to the target time". */
+  title: string;
+  /** What the step does and why, in a sentence or two. */
+  does: string;
+  /** The exact command, with the plan's values filled in. */
+  command: string;
+  /** A command that shows the step worked; what to look for goes in a trailing `# comment`. */
+  validate?: string;
+  /** Commands that undo the step, when it can be undone; prose only as `# comments`. */
+  rollback?: string;
+}
+
+/** What a runbook depends on besides the component. */
+export interface StepContext {
+  mode: 'recover' | 'drill';
+  /**
+   * Point in time to restore to, as an ISO-8601 string, or a placeholder such as `<TARGET_TIME>`
+   * in generated documents.
+   */
+  targetTime: string;
+  /** Suffix of every resource a drill creates, so it never touches a production identifier. */
+  drillSuffix: string;
+}
+
+/** Everything the engine knows about one kind of component. */
+export interface KindDefinition<C extends { kind: string } = { kind: string }> {
+  kind: C['kind'];
+  /** For documents: "Amazon RDS DB instance". */
+  title: string;
+  /** Whether the component carries data: it may have `backup` and gets an RPO verdict. */
+  stateful: boolean | ((component: C) => boolean);
+  tier: Tier | ((component: C) => Tier);
+  /** Expected recovery duration when the component gives no `estimate`. */
+  defaultEstimate: string;
+  schema: z.ZodType<C>;
+  /** The runbook: the steps that recover this component, in order. */
+  steps(component: C, context: StepContext): RunbookStep[];
+}
+
+/** Fields every component has, whatever its kind. */
+const baseFields = {
+  id: slug.describe('Unique id of the component, e.g. "orders-db"'),
+  description: z.string().optional(),
+  dependsOn: z.array(z.string()).default([]).describe('Ids of the components that must be recovered first'),
+  objectives: objectives.optional().describe('Overrides the plan objectives for this component'),
+  estimate: duration.optional().describe('Expected recovery duration; the kind default when absent'),
+  approval: z.literal('required').optional().describe('A person approves before this component is recovered'),
+};
+
+/** Schema of a component of `kind` that carries no data (no backups, no RPO). */
+export function componentSchema<K extends string, S extends z.ZodRawShape>(kind: K, settings: S) {
+  return z.object({ kind: z.literal(kind), ...baseFields, ...settings }).strict();
+}
+
+/** Schema of a component of `kind` that carries data: it may list its backup schedules. */
+export function dataComponentSchema<K extends string, S extends z.ZodRawShape>(kind: K, settings: S) {
+  return z
+    .object({
+      kind: z.literal(kind),
+      ...baseFields,
+      backup: backup.optional().describe('Backup schedules and retention'),
+      ...settings,
+    })
+    .strict();
+}
+
+/** Shell-quotes a value for the manual commands in runbooks. */
+export function sh(value: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A setting that names an environment variable holding a secret (never the secret itself). */
+export const secretEnv = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'name an environment variable, e.g. AGAMA_DB_PASSWORD (never the secret itself)');
+
+export const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-east-1');

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import * as command from './command';
+import * as dynamoDbTable from './dynamodb-table';
+import * as ecsService from './ecs-service';
+import * as gitRepo from './git-repo';
+import * as httpCheck from './http-check';
+import * as influxDb from './influxdb';
+import * as mysql from './mysql';
+import * as postgres from './postgres';
+import * as rdsInstance from './rds-instance';
+import * as redis from './redis';
+import * as route53Failover from './route53-failover';
+import * as s3Bucket from './s3-bucket';
+import * as terraform from './terraform';
+import type { KindDefinition, Tier } from './define';
+
+export type { KindDefinition, RunbookStep, StepContext, Tier } from './define';
+export { TIERS } from './define';
+
+/** Every kind a plan may use. A new kind is one file in this folder plus a line here. */
+export const componentSchema = z.discriminatedUnion('kind', [
+  rdsInstance.schema,
+  dynamoDbTable.schema,
+  s3Bucket.schema,
+  ecsService.schema,
+  route53Failover.schema,
+  terraform.schema,
+  mysql.schema,
+  postgres.schema,
+  redis.schema,
+  influxDb.schema,
+  gitRepo.schema,
+  httpCheck.schema,
+  command.schema,
+]);
+
+export type Component = z.infer<typeof componentSchema>;
+export type ComponentKind = Component['kind'];
+
+const KINDS = [
+  rdsInstance.rdsInstanceKind,
+  dynamoDbTable.dynamoDbTableKind,
+  s3Bucket.s3BucketKind,
+  ecsService.ecsServiceKind,
+  route53Failover.route53FailoverKind,
+  terraform.terraformKind,
+  mysql.mysqlKind,
+  postgres.postgresKind,
+  redis.redisKind,
+  influxDb.influxDbKind,
+  gitRepo.gitRepoKind,
+  httpCheck.httpCheckKind,
+  command.commandKind,
+] as unknown as KindDefinition[];
+
+export const KIND_NAMES = KINDS.map((kind) => kind.kind) as ComponentKind[];
+
+/** The definition of `component`'s kind. */
+export function kindOf<C extends Component>(component: C): KindDefinition<C> {
+  const kind = KINDS.find((k) => k.kind === component.kind);
+  if (!kind) throw new Error(`unknown component kind "${component.kind}"`);
+  return kind as unknown as KindDefinition<C>;
+}
+
+export function isStateful(component: Component): boolean {
+  const { stateful } = kindOf(component);
+  return typeof stateful === 'function' ? stateful(component) : stateful;
+}
+
+export function tierOf(component: Component): Tier {
+  const { tier } = kindOf(component);
+  return typeof tier === 'function' ? tier(component) : tier;
+}
+
+/** The component's `estimate`, or its kind's default. */
+export function estimateOf(component: Component): string {
+  return component.estimate ?? kindOf(component).defaultEstimate;
+}

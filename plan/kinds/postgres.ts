@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+
+export const schema = dataComponentSchema('postgres', {
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(5432),
+  user: z.string().default('postgres'),
+  passwordEnv: secretEnv.optional(),
+  dataDir: z.string().describe('PGDATA of the server'),
+  backupDir: z.string().describe('Where pg_basebackup writes base backups'),
+  walArchiveDir: z.string().optional().describe('Where WAL segments are archived, for point-in-time recovery'),
+  service: z.string().default('postgresql'),
+});
+
+export type PostgresComponent = z.infer<typeof schema>;
+
+/** A PostgreSQL string literal. */
+const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+
+/** recovery_target_time rejects the `Z` of ISO-8601 UTC times (time zone abbreviations are not loaded yet). */
+const recoveryTime = (time: string) => time.replace(/Z$/i, '+00:00');
+
+/** Self-hosted PostgreSQL: base backups plus WAL archive, restored with recovery_target_time. */
+export const postgresKind: KindDefinition<PostgresComponent> = {
+  kind: 'postgres',
+  title: 'PostgreSQL server',
+  stateful: true,
+  tier: 'data',
+  defaultEstimate: '1h',
+  schema,
+  steps(c, { mode, targetTime, drillSuffix }) {
+    const drill = mode === 'drill';
+    const dataDir = drill ? `${c.dataDir}${drillSuffix}` : c.dataDir;
+    const port = drill ? c.port + 1 : c.port;
+    const aside = `${c.dataDir}.before-restore`;
+    const base = `${sh(c.backupDir)}/<BASE_BACKUP>`;
+    const psql = `${c.passwordEnv ? `PGPASSWORD="$${c.passwordEnv}" ` : ''}psql -h ${sh(c.host)} -p ${port} -U ${sh(c.user)}`;
+    const pgCtl = (action: string) => `sudo -u postgres pg_ctl -D ${sh(dataDir)} ${action}`;
+    const settings = [
+      ...(c.walArchiveDir
+        ? [
+            `restore_command = ${literal(`cp ${sh(c.walArchiveDir)}/%f "%p"`)}`,
+            `recovery_target_time = ${literal(recoveryTime(targetTime))}`,
+            `recovery_target_action = 'promote'`,
+          ]
+        : []),
+      ...(drill ? [`archive_mode = 'off'`] : []),
+    ];
+
+    const choose = {
+      id: 'choose-backup',
+      title: 'Choose the base backup for the target time',
+      does: `The newest base backup that finished before ${targetTime}${c.walArchiveDir ? '; the WAL archive carries it forward to the target time' : '. Without a WAL archive the restore stops at the end of the backup'}.`,
+      command: `ls -1tr ${sh(c.backupDir)}`,
+      validate: `tar -xzOf ${base}/base.tar.gz backup_label | grep 'START TIME'   # before ${targetTime} (plain format: grep 'START TIME' ${base}/backup_label)`,
+    };
+    const extract = [
+      `tar -xzf ${base}/base.tar.gz -C ${sh(dataDir)}`,
+      `tar -xzf ${base}/pg_wal.tar.gz -C ${sh(dataDir)}/pg_wal`,
+      `# plain-format backup, instead of the two tar commands: cp -a ${base}/. ${sh(dataDir)}/`,
+    ];
+    const tablespaces =
+      'A backup with tablespaces has one more <OID>.tar.gz per tablespace, extracted into its directory (listed in tablespace_map).';
+    const configure = settings.length
+      ? [
+          {
+            id: 'configure-recovery',
+            title: c.walArchiveDir
+              ? 'Configure recovery to the target time'
+              : 'Turn WAL archiving off in the drill copy',
+            does: [
+              c.walArchiveDir
+                ? `On start the server replays archived WAL up to ${targetTime}, then promotes itself and accepts writes; recovery.signal asks for that replay. Write the time with a numeric offset (+00:00): PostgreSQL rejects a trailing Z here.`
+                : '',
+              drill
+                ? "archive_mode = 'off' keeps the drill copy from archiving into the production WAL archive. Debian and Ubuntu keep postgresql.conf in /etc/postgresql: the drill copy gets an empty one and copies of pg_hba.conf and pg_ident.conf, never the production file, whose data_directory is production's."
+                : '',
+            ]
+              .filter(Boolean)
+              .join(' '),
+            command: [
+              ...(drill
+                ? [
+                    `test -e ${sh(dataDir)}/postgresql.conf || { touch ${sh(dataDir)}/postgresql.conf && cp /etc/postgresql/<VERSION>/main/pg_hba.conf /etc/postgresql/<VERSION>/main/pg_ident.conf ${sh(dataDir)}/; }`,
+                  ]
+                : []),
+              `cat >> ${sh(dataDir)}/postgresql.auto.conf <<'EOF'`,
+              ...settings,
+              'EOF',
+              ...(c.walArchiveDir ? [`touch ${sh(dataDir)}/recovery.signal`] : []),
+              `chown -R postgres:postgres ${sh(dataDir)}`,
+            ].join('\n'),
+            validate: `tail -n ${settings.length} ${sh(dataDir)}/postgresql.auto.conf${c.walArchiveDir ? `; ls ${sh(dataDir)}/recovery.signal` : ''}   # the settings above${c.walArchiveDir ? ', and recovery.signal' : ''}`,
+          },
+        ]
+      : [];
+    const validate = {
+      id: 'validate',
+      title: 'Check that the server left recovery, and count rows',
+      does: `The server accepts writes and its last replayed transaction is just before ${targetTime}; row counts of key tables are those expected then.`,
+      command: `${psql} -d postgres -c 'select pg_is_in_recovery(), pg_last_xact_replay_timestamp(), now()'\n${psql} -d <DATABASE> -c 'select count(*) from <TABLE>'`,
+      validate: `${psql} -d postgres -Atc 'select pg_is_in_recovery()'   # f; t while WAL is still replayed: wait and ask again`,
+    };
+
+    if (drill) {
+      const teardown = `${pgCtl('stop -m fast')}; rm -rf ${sh(dataDir)}`;
+      return [
+        choose,
+        {
+          id: 'restore-base',
+          title: 'Extract the base backup into a scratch data directory',
+          does: `A drill restores beside production, into ${dataDir}, and never stops the production server. ${tablespaces}`,
+          command: [
+            `install -d -m 700 -o postgres -g postgres ${sh(dataDir)}`,
+            ...extract,
+            `chown -R postgres:postgres ${sh(dataDir)}`,
+          ].join('\n'),
+          validate: `ls ${sh(dataDir)}   # PG_VERSION, base/, global/, pg_wal/ and backup_label`,
+          rollback: `rm -rf ${sh(dataDir)}`,
+        },
+        ...configure,
+        {
+          id: 'start',
+          title: `Start a scratch server on port ${port}`,
+          does: 'pg_ctl waits until the server accepts connections (on Debian and Ubuntu it is in /usr/lib/postgresql/<VERSION>/bin).',
+          command: pgCtl(`-o ${sh(`-p ${port}`)} -l ${sh(`${dataDir}/drill.log`)} start`),
+          validate: `tail ${sh(`${dataDir}/drill.log`)}   # "database system is ready to accept connections"`,
+          rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+        },
+        validate,
+      ];
+    }
+
+    return [
+      choose,
+      {
+        id: 'set-aside',
+        title: 'Stop the server and set the broken data directory aside',
+        does: 'The old data directory is kept, renamed, until the restore is validated.',
+        command: [
+          `systemctl stop ${sh(c.service)}`,
+          `mv ${sh(c.dataDir)} ${sh(aside)}`,
+          `install -d -m 700 -o postgres -g postgres ${sh(c.dataDir)}`,
+        ].join('\n'),
+        validate: `systemctl is-active ${sh(c.service)}   # inactive`,
+        rollback: `systemctl stop ${sh(c.service)}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; systemctl start ${sh(c.service)}`,
+      },
+      {
+        id: 'restore-base',
+        title: 'Extract the base backup into the data directory',
+        does: `${tablespaces}${c.walArchiveDir ? ' WAL segments not yet archived are taken from the old directory when it still has them.' : ''}`,
+        command: [
+          ...extract,
+          ...(c.walArchiveDir ? [`cp -n ${sh(aside)}/pg_wal/0* ${sh(c.dataDir)}/pg_wal/ || true`] : []),
+          `chown -R postgres:postgres ${sh(c.dataDir)} && chmod 700 ${sh(c.dataDir)}`,
+        ].join('\n'),
+        validate: `ls ${sh(c.dataDir)}   # PG_VERSION, base/, global/, pg_wal/ and backup_label`,
+      },
+      ...configure,
+      {
+        id: 'start',
+        title: 'Start the server',
+        does: c.walArchiveDir
+          ? `It replays WAL up to ${targetTime}, then promotes itself; large gaps take a while. "recovery ended before configured recovery target was reached" in the server log means the archive stops short of the target time.`
+          : 'It replays the WAL included in the backup and opens.',
+        command: `systemctl start ${sh(c.service)}`,
+        validate: `systemctl is-active ${sh(c.service)}   # active; the server log says "database system is ready to accept connections"`,
+        rollback: `systemctl stop ${sh(c.service)}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; systemctl start ${sh(c.service)}`,
+      },
+      validate,
+    ];
+  },
+};

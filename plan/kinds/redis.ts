@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+
+export const schema = dataComponentSchema('redis', {
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(1).max(65535).default(6379),
+  passwordEnv: secretEnv.optional(),
+  dataDir: z.string().default('/var/lib/redis'),
+  rdbFile: z.string().default('dump.rdb'),
+  backupDir: z.string().describe('Where RDB snapshots are copied'),
+  service: z.string().default('redis-server'),
+});
+
+export type RedisComponent = z.infer<typeof schema>;
+
+/** Redis: RDB snapshots (BGSAVE) restored into a fresh server. */
+export const redisKind: KindDefinition<RedisComponent> = {
+  kind: 'redis',
+  title: 'Redis',
+  stateful: true,
+  tier: 'data',
+  defaultEstimate: '15m',
+  schema,
+  steps(c, { mode, targetTime, drillSuffix }) {
+    const cli = `${c.passwordEnv ? `REDISCLI_AUTH="$${c.passwordEnv}" ` : ''}redis-cli -h ${sh(c.host)} -p ${c.port}`;
+    const snapshot = `${sh(c.backupDir)}/<SNAPSHOT>.rdb`;
+    const choose = {
+      id: 'choose-snapshot',
+      title: 'Choose the snapshot for the target time',
+      does: `The newest RDB snapshot taken before ${targetTime}; writes after it are lost.`,
+      command: `ls -lt ${sh(c.backupDir)}`,
+      validate: `redis-check-rdb ${snapshot}   # "RDB looks OK!"`,
+    };
+
+    if (mode === 'drill') {
+      const port = c.port + 1;
+      const dir = `/tmp/${c.id}${drillSuffix}`;
+      const scratch = `redis-cli -h 127.0.0.1 -p ${port}`;
+      const teardown = `${scratch} shutdown nosave; rm -rf ${sh(dir)}`;
+      return [
+        choose,
+        {
+          id: 'start-scratch',
+          title: `Load the snapshot into a scratch server on port ${port}`,
+          does: `A drill never touches ${c.service}: a scratch redis-server loads the snapshot from ${dir}, with persistence off and no password.`,
+          command: [
+            `mkdir -p ${sh(dir)}`,
+            `cp ${snapshot} ${sh(`${dir}/${c.rdbFile}`)}`,
+            `redis-server --port ${port} --bind 127.0.0.1 --dir ${sh(dir)} --dbfilename ${sh(c.rdbFile)} --appendonly no --save '' --daemonize yes --logfile ${sh(`${dir}/redis.log`)}`,
+          ].join('\n'),
+          validate: `${scratch} INFO persistence   # loading:0; ${dir}/redis.log says "DB loaded from disk"`,
+          rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+        },
+        {
+          id: 'validate',
+          title: 'Count the keys and read a few',
+          does: 'The key count is close to the one of production at snapshot time; a few known keys read back.',
+          command: `${scratch} DBSIZE\n${scratch} INFO keyspace`,
+          validate: `${cli} DBSIZE   # production's count now: the drill's is close, give or take what changed since the snapshot`,
+        },
+      ];
+    }
+
+    const rdb = `${c.dataDir}/${c.rdbFile}`;
+    const aofs = `${sh(`${c.dataDir}/appendonly.aof`)} ${sh(`${c.dataDir}/appendonlydir`)}`;
+    return [
+      choose,
+      {
+        id: 'check-aof',
+        title: 'Check whether the append-only file is on',
+        does: `With appendonly yes Redis loads the AOF at start and ignores the snapshot. If it is on (or the server is down and ${c.dataDir} holds appendonly.aof or appendonlydir/), set \`appendonly no\` in redis.conf now; it is turned back on after validation.`,
+        command: `${cli} CONFIG GET appendonly\nls -la ${sh(c.dataDir)}`,
+        validate: `grep -n '^appendonly' <REDIS_CONF>   # appendonly no (Debian and Ubuntu: /etc/redis/redis.conf)`,
+      },
+      {
+        id: 'replace-dump',
+        title: 'Stop the server and put the snapshot in place',
+        does: 'Stop first: Redis writes its dump on shutdown and would overwrite the restored file. The current dump and AOF are kept, renamed, until the restore is validated.',
+        command: [
+          `systemctl stop ${sh(c.service)}`,
+          `for f in ${sh(rdb)} ${aofs}; do test ! -e "$f" || mv "$f" "$f.before-restore"; done`,
+          `cp ${snapshot} ${sh(rdb)}`,
+          `chown redis:redis ${sh(rdb)}`,
+        ].join('\n'),
+        validate: `ls -l ${sh(rdb)}   # the snapshot's size, owned by redis`,
+        rollback: `systemctl stop ${sh(c.service)}; for f in ${sh(rdb)} ${aofs}; do test ! -e "$f.before-restore" || { rm -rf "$f"; mv "$f.before-restore" "$f"; }; done; systemctl start ${sh(c.service)}`,
+      },
+      {
+        id: 'start',
+        title: 'Start the server',
+        does: 'Redis loads the snapshot before it answers commands.',
+        command: `systemctl start ${sh(c.service)}`,
+        validate: `${cli} INFO persistence   # loading:0, and the log says "DB loaded from disk"`,
+      },
+      {
+        id: 'validate',
+        title: 'Count the keys and read a few',
+        does: 'The key count is close to the one at snapshot time; a few known keys read back.',
+        command: `${cli} DBSIZE\n${cli} INFO keyspace`,
+        validate: `${cli} RANDOMKEY   # a key name, not (nil): the data is back`,
+      },
+      {
+        id: 'reenable-aof',
+        title: 'If the append-only file was on, turn it back on',
+        does: 'Only when check-aof found appendonly yes: Redis rewrites the AOF from the restored data in the background, and CONFIG REWRITE saves the setting to redis.conf.',
+        command: `${cli} CONFIG SET appendonly yes\n${cli} CONFIG REWRITE`,
+        validate: `${cli} INFO persistence   # aof_enabled:1, aof_rewrite_in_progress:0 once done`,
+        rollback: `${cli} CONFIG SET appendonly no`,
+      },
+    ];
+  },
+};

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { cronProblem, isKnownTimezone } from '../cron';
+import { parseDuration } from '../duration';
+
+/** `90s`, `45m`, `4h`, `1d`, `1h30m`: units from the largest down, each at most once. */
+const DURATION_FORMAT = /^(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
+export const duration = z
+  .string()
+  .regex(DURATION_FORMAT, 'expected a duration such as 90s, 45m, 4h, 1d or 1h30m')
+  .refine(
+    (text) => !DURATION_FORMAT.test(text) || parseDuration(text) !== undefined,
+    'a duration must be longer than zero',
+  )
+  .describe('A duration: 90s, 45m, 4h, 1d, or a combination such as 1h30m');
+
+/** Lowercase letters, digits and dashes: ids, names. */
+export const slug = z
+  .string()
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single dashes, e.g. "orders-db"');
+
+export const objectives = z
+  .object({
+    rpo: duration
+      .optional()
+      .describe('Recovery point objective: the most data, in time, that may be lost. Plan default 1h'),
+    rto: duration.optional().describe('Recovery time objective: the longest the recovery may take. Plan default 4h'),
+  })
+  .strict();
+
+const cronScheduleTypes = ['full', 'incremental', 'differential', 'snapshot'] as const;
+
+/** A backup that creates a recovery point at each cron time. */
+const cronSchedule = z
+  .object({
+    type: z
+      .enum(cronScheduleTypes)
+      .describe('full, incremental, differential or snapshot: a recovery point at each cron time'),
+    cron: z.string().describe('5-field cron expression, e.g. "10 16 * * 1" (Mondays 16:10)'),
+    timezone: z
+      .string()
+      .refine(isKnownTimezone, 'unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"')
+      .optional()
+      .describe('IANA time zone of the cron expression; UTC when absent'),
+  })
+  .strict()
+  .superRefine((schedule, ctx) => {
+    const problem = cronProblem(
+      schedule.cron,
+      schedule.timezone && isKnownTimezone(schedule.timezone) ? schedule.timezone : undefined,
+    );
+    if (problem) ctx.addIssue({ code: 'custom', path: ['cron'], message: `invalid cron expression: ${problem}` });
+  });
+
+/** Continuous log shipping (binlogs, WAL, PITR): recovery points every `every` at worst. */
+const logSchedule = z
+  .object({
+    type: z.literal('log').describe('continuous log shipping / point-in-time recovery'),
+    every: duration.describe('How often logs are shipped: the worst-case data loss'),
+  })
+  .strict();
+
+export const schedule = z.discriminatedUnion('type', [cronSchedule, logSchedule]);
+
+export const backup = z
+  .object({
+    schedules: z.array(schedule).min(1, 'list at least one schedule, or remove `backup`'),
+    retention: duration.optional().describe('How long backups are kept'),
+  })
+  .strict();
+
+export const contact = z
+  .object({
+    name: z.string().min(1),
+    role: z.string().optional().describe('e.g. primary, secondary, manager'),
+    email: z.string().email().optional(),
+    phone: z.string().optional(),
+    slack: z.string().optional().describe('Slack handle or channel'),
+    escalateAfter: duration
+      .optional()
+      .describe('Escalate to the next contact when this one has not answered after this long'),
+  })
+  .strict()
+  .refine((c) => c.email || c.phone || c.slack, 'give at least one of email, phone or slack');
+
+export type Schedule = z.infer<typeof schedule>;
+export type Backup = z.infer<typeof backup>;
+export type Contact = z.infer<typeof contact>;
