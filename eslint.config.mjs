@@ -3,6 +3,9 @@ import js from '@eslint/js';
 import { builtinModules } from 'node:module';
 import tseslint from 'typescript-eslint';
 
+const nodeBuiltins = (message) =>
+  [...builtinModules, ...builtinModules.map((name) => `node:${name}`)].map((name) => ({ name, message }));
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'data/', 'bin/'] },
   js.configs.recommended,
@@ -29,10 +32,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [...builtinModules, ...builtinModules.map((name) => `node:${name}`)].map((name) => ({
-            name,
-            message: 'Workflow code is deterministic and sandboxed: do I/O in an activity.',
-          })),
+          paths: nodeBuiltins('Workflow code is deterministic and sandboxed: do I/O in an activity.'),
           patterns: [
             {
               group: ['../activities/*', '!../activities/index'],
@@ -40,6 +40,17 @@ export default tseslint.config(
             },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The plan model is imported by workflows too; only load-file.ts reads files.
+    files: ['plan/**/*.ts'],
+    ignores: ['plan/load-file.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: nodeBuiltins('Plan code runs inside workflows: keep file access in plan/load-file.ts.') },
       ],
     },
   },
