@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, stringify } from 'yaml';
 import type { Finding, PlanIssue } from './issues';
 import { formatPath, SourcePositions } from './positions';
 import { looseComponents, RULES } from './rules';
@@ -62,4 +62,9 @@ export function loadPlan(text: string, file = '<plan>'): LoadResult {
   const errors = issues.filter((issue) => issue.severity === 'error');
   const warnings = issues.filter((issue) => issue.severity === 'warning');
   return { plan: parsed.success && errors.length === 0 ? parsed.data : undefined, errors, warnings };
+}
+
+/** Validates a plan given as an object (a workflow's inline plan), exactly as if it were YAML. */
+export function loadPlanObject(raw: unknown, source = '<inline plan>'): LoadResult {
+  return loadPlan(stringify(raw), source);
 }

@@ -79,9 +79,10 @@ export function worstCaseDataLoss(schedules: readonly Schedule[]): DataLoss | un
   return { worstCaseMinutes: cronMinutes ?? Infinity, gap };
 }
 
-/** Minutes as people say them: `15m`, `24h`, `25h30m`, `31d`. */
+/** Minutes as people say them: `40s`, `15m`, `24h`, `25h30m`, `31d`. */
 export function formatMinutes(minutes: number): string {
   if (!Number.isFinite(minutes)) return 'unbounded';
+  if (minutes < 1) return `${Math.round(minutes * 60)}s`;
   if (minutes < 60) return `${Math.round(minutes)}m`;
   if (minutes < 72 * 60) {
     const h = Math.floor(minutes / 60);

@@ -37,6 +37,7 @@ export const commandKind: KindDefinition<CommandComponent> = {
         does: `${c.description?.replace(/\.\s*$/, '') ?? `The recovery procedure of ${c.id}, as the plan gives it`}${c.workingDir ? `, run in ${c.workingDir}` : ''}.${drillNote}`,
         command: inDir(c.run),
         ...(c.rollback ? { rollback: inDir(c.rollback) } : {}),
+        automation: { activity: 'runCommand', input: { command: c.run, workingDir: c.workingDir }, profile: 'short' },
       },
       ...(c.validate
         ? [
@@ -45,6 +46,11 @@ export const commandKind: KindDefinition<CommandComponent> = {
               title: 'Check that the recovery worked',
               does: `The plan's check for ${c.id}: it fails with a non-zero exit status.${drillNote}`,
               command: inDir(c.validate),
+              automation: {
+                activity: 'runCommand' as const,
+                input: { command: c.validate, workingDir: c.workingDir },
+                profile: 'short' as const,
+              },
             },
           ]
         : []),

@@ -22,6 +22,30 @@ export interface RunbookStep {
   validate?: string;
   /** Commands that undo the step, when it can be undone; prose only as `# comments`. */
   rollback?: string;
+  /**
+   * The activity that performs this step when the engine runs the plan. A step without one is
+   * manual: the engine stops there and hands it to an operator, with the command above.
+   */
+  automation?: StepAutomation | { coveredBy: string } | { timer: string };
+}
+
+/** Names of the activities steps may use; the worker registers one implementation for each. */
+export const AUTOMATION_ACTIVITIES = ['runCommand', 'httpCheck', 'restoreDynamoDbTableFromBackup'] as const;
+export type AutomationActivity = (typeof AUTOMATION_ACTIVITIES)[number];
+
+/**
+ * An activity call that performs a step; `{ coveredBy: id }` marks a step done by an earlier step's
+ * call; `{ timer: duration }` is a durable wait in the workflow itself.
+ */
+export interface StepAutomation {
+  activity: AutomationActivity;
+  /** The activity's single argument: plain JSON, never a secret (secrets are named, not given). */
+  input: Record<string, unknown>;
+  /**
+   * `short` for calls that finish in minutes (retried quickly), `long` for waits of hours that
+   * heartbeat (restores).
+   */
+  profile: 'short' | 'long';
 }
 
 /** What a runbook depends on besides the component. */

@@ -13,6 +13,10 @@ export const schema = dataComponentSchema('dynamodb-table', {
     .regex(/^arn:aws[a-z-]*:dynamodb:/, 'expected a DynamoDB backup ARN')
     .optional(),
   targetTableName: z.string().optional().describe('Table to restore into; default <tableName>-restored'),
+  cutover: z
+    .enum(['manual', 'none'])
+    .default('manual')
+    .describe('manual: a person points the applications at the restored table; none: nothing to switch'),
 });
 
 export type DynamoDbTableComponent = z.infer<typeof schema>;
@@ -40,12 +44,22 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
         does: `Creates table ${target}; DynamoDB never restores over an existing table.`,
         command: restore,
         rollback: `${aws} delete-table --table-name ${sh(target)}`,
+        ...(c.restoreFrom === 'backup' && c.backupArn
+          ? {
+              automation: {
+                activity: 'restoreDynamoDbTableFromBackup' as const,
+                input: { backupArn: c.backupArn, targetTableName: target, region: c.region },
+                profile: 'long' as const,
+              },
+            }
+          : {}),
       },
       {
         id: 'wait-active',
         title: 'Wait until the restored table is ACTIVE',
         does: 'Large tables take from minutes to hours.',
         command: `${aws} wait table-exists --table-name ${sh(target)}`,
+        ...(c.restoreFrom === 'backup' ? { automation: { coveredBy: 'restore' } } : {}),
         validate: `${aws} describe-table --table-name ${sh(target)} --query 'Table.[TableStatus,ItemCount,RestoreSummary]'`,
       },
       {
@@ -53,9 +67,10 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
         title: 'Count the items and sample a few',
         does: 'The count is compared with the source (or the backup) and sampled items are read.',
         command: `${aws} scan --table-name ${sh(target)} --select COUNT`,
+        ...(c.restoreFrom === 'backup' ? { automation: { coveredBy: 'restore' } } : {}),
         validate: `${aws} describe-table --table-name ${sh(c.tableName)} --query Table.ItemCount   # about the same count (ItemCount is refreshed every ~6 hours)`,
       },
-      ...(mode === 'recover'
+      ...(mode === 'recover' && c.cutover === 'manual'
         ? [
             {
               id: 'cut-over',

@@ -12,6 +12,7 @@ import * as redis from './redis';
 import * as route53Failover from './route53-failover';
 import * as s3Bucket from './s3-bucket';
 import * as terraform from './terraform';
+import * as wait from './wait';
 import type { KindDefinition, Tier } from './define';
 
 export type { KindDefinition, RunbookStep, StepContext, Tier } from './define';
@@ -32,6 +33,7 @@ export const componentSchema = z.discriminatedUnion('kind', [
   gitRepo.schema,
   httpCheck.schema,
   command.schema,
+  wait.schema,
 ]);
 
 export type Component = z.infer<typeof componentSchema>;
@@ -51,6 +53,7 @@ const KINDS = [
   gitRepo.gitRepoKind,
   httpCheck.httpCheckKind,
   command.commandKind,
+  wait.waitKind,
 ] as unknown as KindDefinition[];
 
 export const KIND_NAMES = KINDS.map((kind) => kind.kind) as ComponentKind[];
