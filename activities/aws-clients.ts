@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
 
 /**
  * How the worker reaches AWS. Credentials always come from the standard AWS chain (environment,
@@ -13,17 +14,19 @@ export interface AwsSettings {
 
 /** AWS SDK v3 clients, one per service and region, created on first use and reused. */
 export function createAwsClients(settings: AwsSettings = {}) {
-  const dynamoDbClients = new Map<string, DynamoDBClient>();
+  const clients = new Map<string, unknown>();
+  function client<T>(
+    service: string,
+    region: string | undefined,
+    create: (config: { region?: string; endpoint?: string }) => T,
+  ): T {
+    const key = `${service}:${region ?? ''}`;
+    if (!clients.has(key)) clients.set(key, create({ region, endpoint: settings.endpoint }));
+    return clients.get(key) as T;
+  }
   return {
-    dynamodb(region = settings.region): DynamoDBClient {
-      const key = region ?? '';
-      let client = dynamoDbClients.get(key);
-      if (!client) {
-        client = new DynamoDBClient({ region, endpoint: settings.endpoint });
-        dynamoDbClients.set(key, client);
-      }
-      return client;
-    },
+    dynamodb: (region = settings.region) => client('dynamodb', region, (config) => new DynamoDBClient(config)),
+    sns: (region = settings.region) => client('sns', region, (config) => new SNSClient(config)),
   };
 }
 

@@ -1,15 +1,26 @@
 import type { AwsClients } from './aws-clients';
 import { createDynamoDbRestoreActivities } from './dynamodb-restore';
+import { httpCheck } from './http-check';
+import { createNotifyActivities, type NotificationChannels } from './notify';
+import { createPlanActivities } from './plans';
+import { runCommand } from './run-command';
 
 /** What activities need from the outside world; the worker builds it, tests build it against emulators. */
 export interface ActivityDependencies {
   aws: AwsClients;
+  /** Where plans named in a recovery request are read from. */
+  plansDir: string;
+  notifications: NotificationChannels;
 }
 
 /** All activities, bound to their dependencies (samples-typescript's "activities with dependencies"). */
-export function createActivities({ aws }: ActivityDependencies) {
+export function createActivities({ aws, plansDir, notifications }: ActivityDependencies) {
   return {
     ...createDynamoDbRestoreActivities(aws),
+    ...createPlanActivities(plansDir),
+    ...createNotifyActivities(aws, notifications),
+    runCommand,
+    httpCheck,
   };
 }
 
