@@ -1,4 +1,6 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { join, resolve } from 'node:path';
+import type { NotificationChannels } from '../activities/notify';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 
 /** Task queue the recovery worker polls and clients start recoveries on. */
@@ -15,6 +17,8 @@ export interface TemporalSettings {
  * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile (TEMPORAL_PROFILE) of the
  * config file (TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml). Default:
  * localhost:7233, namespace "default". The task queue comes from RECOVERY_TASK_QUEUE.
+ * Activities read plans from RECOVERY_PLANS_DIR (default: examples/) and notify through
+ * RECOVERY_SLACK_WEBHOOK_URL and RECOVERY_SNS_TOPIC_ARN when set (the log always).
  */
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
@@ -22,5 +26,19 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
     connectionOptions,
     namespace: namespace ?? 'default',
     taskQueue: env.RECOVERY_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+  };
+}
+
+/** Activity settings from the environment; secrets (the webhook URL) stay in the worker's environment. */
+export function activitySettings(env: NodeJS.ProcessEnv = process.env): {
+  plansDir: string;
+  notifications: NotificationChannels;
+} {
+  return {
+    plansDir: resolve(env.RECOVERY_PLANS_DIR || join(__dirname, '..', 'examples')),
+    notifications: {
+      slackWebhookUrl: env.RECOVERY_SLACK_WEBHOOK_URL || undefined,
+      snsTopicArn: env.RECOVERY_SNS_TOPIC_ARN || undefined,
+    },
   };
 }

@@ -1,90 +1,513 @@
-import { ApplicationFailure, log, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  setCurrentDetails,
+} from '@temporalio/workflow';
 import type { RecoveryActivities } from '../activities';
+import type { RecoveryNotification } from '../activities/notify';
+import { analyzeScenario } from '../plan/analysis';
 import { parseDuration } from '../plan/duration';
-import { describeInputIssues, recoveryInputSchema, type RecoveryInput, type RecoveryStep } from './recovery-input';
+import { estimateOf, isStateful, kindOf, type Component, type StepContext } from '../plan/kinds';
+import { formatMinutes } from '../plan/rpo';
+import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
+import { componentRecoveryWorkflow, componentWorkflowId, type ComponentRunResult } from './component';
+import {
+  approveUpdate,
+  progressQuery,
+  resolveUpdate,
+  stepEventSignal,
+  type ApproveInput,
+  type ResolveInput,
+} from './messages';
+import {
+  isDone,
+  projectMinutes,
+  summaryMarkdown,
+  type ComponentProgress,
+  type RecoveryProgress,
+  type RecoveryStatus,
+} from './progress';
+import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from './request';
+import { RECOVERY_INCIDENT, RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from './search-attributes';
 
-/**
- * Restores take minutes to hours: the start-to-close timeout is generous and the heartbeat timeout
- * is what notices a dead worker. Errors that retrying cannot fix are marked non-retryable by the
- * activities themselves (see activities/aws-errors.ts).
- */
-const { restoreDynamoDbTableFromBackup } = proxyActivities<RecoveryActivities>({
-  startToCloseTimeout: '6h',
-  heartbeatTimeout: '1m',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 10 },
+/** Plan loading and notifications: quick calls, retried a few times. */
+const { loadRecoveryPlan, notify } = proxyActivities<RecoveryActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
-export interface StepReport {
-  id: string;
-  action: RecoveryStep['action'];
-  startedAt: string;
-  finishedAt: string;
-  outcome: 'succeeded';
-  result?: unknown;
-}
+/** Fractions of the RTO budget at which everyone hears where the recovery stands. */
+export const RTO_THRESHOLDS = [0.5, 0.75, 0.9, 1] as const;
 
-export interface RecoveryReport {
-  name: string;
-  workflowId: string;
-  startedAt: string;
-  finishedAt: string;
-  elapsedMs: number;
-  steps: StepReport[];
-}
+const DRILL_SUFFIX = '-drill';
+const minutesOf = (duration: string) => parseDuration(duration)! / 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
 
-async function runStep(step: RecoveryStep): Promise<unknown> {
-  switch (step.action) {
-    case 'wait':
-      await sleep(parseDuration(step.duration) ?? 0, {
-        summary: `Wait ${step.duration}${step.reason ? `: ${step.reason}` : ''}`,
-      });
-      return undefined;
-    case 'dynamodb-restore-from-backup':
-      return restoreDynamoDbTableFromBackup.executeWithOptions(
-        { summary: `Restore DynamoDB table ${step.targetTableName} from backup` },
-        [
-          {
-            backupArn: step.backupArn,
-            targetTableName: step.targetTableName,
-            region: step.region,
-            expectedItemCount: step.expectedItemCount,
-          },
-        ],
-      );
-  }
-}
-
-/** Runs the steps of a recovery in order, each as a retried, idempotent activity or a durable timer. */
-export async function recoveryWorkflow(input: RecoveryInput): Promise<RecoveryReport> {
-  const parsed = recoveryInputSchema.safeParse(input);
+/**
+ * Recovers a scenario of a plan. Each component starts the moment its own dependencies are done,
+ * as a child workflow that runs its runbook; approval gates wait for a person; a step that keeps
+ * failing waits for an operator's decision instead of failing the recovery; the RTO clock notifies
+ * at 50/75/90/100 % of the budget and as soon as the projected finish passes the deadline. The
+ * result is the report.
+ */
+export async function recoveryWorkflow(request: RecoveryRequest): Promise<RecoveryProgress> {
+  const parsed = recoveryRequestSchema.safeParse(request);
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(
-      `Invalid recovery input:\n${describeInputIssues(parsed.error).join('\n')}`,
-      'InvalidRecoveryInput',
+      `Invalid recovery request:\n${describeRequestIssues(parsed.error).join('\n')}`,
+      'InvalidRecoveryRequest',
     );
   }
-  const { name, steps } = parsed.data;
-  const started = Date.now();
-  const reports: StepReport[] = [];
-  for (const step of steps) {
-    const stepStarted = Date.now();
-    log.info('Step started', { step: step.id, action: step.action });
-    const result = await runStep(step);
-    reports.push({
-      id: step.id,
-      action: step.action,
-      startedAt: new Date(stepStarted).toISOString(),
-      finishedAt: new Date().toISOString(),
-      outcome: 'succeeded',
-      result,
-    });
-  }
-  return {
-    name,
-    workflowId: workflowInfo().workflowId,
-    startedAt: new Date(started).toISOString(),
-    finishedAt: new Date().toISOString(),
-    elapsedMs: Date.now() - started,
-    steps: reports,
+  const req = parsed.data;
+  const { workflowId } = workflowInfo();
+  const startedAt = Date.now();
+  const clockStart = req.incident ? Date.parse(req.incident.detectedAt) : startedAt;
+
+  const state: RecoveryProgress = {
+    recoveryId: workflowId,
+    plan: typeof req.plan === 'string' ? req.plan : typeof req.plan.name === 'string' ? req.plan.name : 'inline',
+    scenario: req.scenario,
+    mode: 'recover',
+    status: 'loading',
+    incident: req.incident,
+    targetTime: req.targetTime,
+    clockStartedAt: iso(clockStart),
+    startedAt: iso(startedAt),
+    elapsedMinutes: 0,
+    rtoMinutes: minutesOf(PLAN_DEFAULT_OBJECTIVES.rto),
+    deadline: iso(clockStart + minutesOf(PLAN_DEFAULT_OBJECTIVES.rto) * 60_000),
+    projectedMinutes: 0,
+    components: [],
+    gates: [],
+    decisions: [],
+    pendingDecisions: [],
+    notifications: [],
+    warnings: [],
   };
+  setHandler(progressQuery, () => ({ ...state, elapsedMinutes: (Date.now() - clockStart) / 60_000 }));
+  let aborted: ResolveInput | undefined;
+  const running = new Map<string, CancellationScope>();
+  const decisions = new Map<string, ResolveInput>();
+  const setStatus = (status: RecoveryStatus) => {
+    state.status = status;
+    upsertSearchAttributes([{ key: RECOVERY_STATUS, value: status }]);
+  };
+  upsertSearchAttributes([
+    { key: RECOVERY_PLAN, value: state.plan },
+    { key: RECOVERY_SCENARIO, value: req.scenario },
+    { key: RECOVERY_STATUS, value: 'loading' },
+    ...(req.incident ? [{ key: RECOVERY_INCIDENT, value: req.incident.id }] : []),
+  ]);
+
+  // Handlers first: an approval or a decision sent while the plan loads gets a clear answer.
+  const progressOf = (id: string) => state.components.find((c) => c.id === id)!;
+  let refresh = () => setCurrentDetails(summaryMarkdown(state));
+  setHandler(stepEventSignal, (event) => {
+    const step = progressOf(event.component)?.steps.find((s) => s.id === event.step);
+    if (!step) return;
+    step.status = event.status;
+    if (event.status === 'running') {
+      step.startedAt = event.at;
+      step.attempts += 1;
+    } else {
+      step.finishedAt = event.at;
+      step.startedAt ??= event.at;
+    }
+    if (event.error !== undefined) step.error = event.error;
+    if (event.result !== undefined) step.result = event.result;
+    refresh();
+  });
+
+  setHandler(
+    approveUpdate,
+    ({ gate, by, comment }: ApproveInput) => {
+      const record = state.gates.find((g) => g.gate === gate)!;
+      Object.assign(record, { status: 'approved', by, comment, decidedAt: iso(Date.now()) });
+      refresh();
+      return `approved ${gate} by ${by}`;
+    },
+    {
+      validator: ({ gate, by }: ApproveInput) => {
+        const record = state.gates.find((g) => g.gate === gate);
+        const open = state.gates.filter((g) => g.status === 'waiting').map((g) => g.gate);
+        if (!by?.trim()) throw new Error('say who approves: `by` is required');
+        if (!record)
+          throw new Error(
+            `unknown gate "${gate}"; gates of this recovery: ${state.gates.map((g) => g.gate).join(', ') || 'none'}`,
+          );
+        if (record.status === 'approved')
+          throw new Error(`gate "${gate}" was already approved by ${record.by} at ${record.decidedAt}`);
+        if (record.status === 'closed') {
+          throw new Error(
+            `gate "${gate}" is not open yet: ${gate} still waits for ${progressOf(gate).dependsOn.join(', ')}; open gates: ${open.join(', ') || 'none'}`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    resolveUpdate,
+    (input: ResolveInput) => {
+      const pending = state.pendingDecisions.find((d) => d.component === input.component)!;
+      state.decisions.push({ ...input, step: pending.step, at: iso(Date.now()) });
+      state.pendingDecisions = state.pendingDecisions.filter((d) => d !== pending);
+      decisions.set(input.component, input);
+      if (input.action === 'abort') {
+        aborted = input;
+        for (const scope of running.values()) scope.cancel();
+      }
+      refresh();
+      return `${input.action} ${input.component} by ${input.by}`;
+    },
+    {
+      validator: ({ component, action, by }: ResolveInput) => {
+        if (!by?.trim()) throw new Error('say who decides: `by` is required');
+        if (!['retry', 'skip', 'abort'].includes(action))
+          throw new Error(`action must be retry, skip or abort, not "${action}"`);
+        if (!state.pendingDecisions.some((d) => d.component === component)) {
+          const waiting = state.pendingDecisions.map((d) => d.component);
+          throw new Error(
+            `"${component}" does not need an operator; components waiting for a decision: ${waiting.join(', ') || 'none'}`,
+          );
+        }
+      },
+    },
+  );
+
+  let plan: RecoveryPlan;
+  try {
+    const loaded = await loadRecoveryPlan({ plan: req.plan, scenario: req.scenario });
+    plan = loaded.plan;
+    state.warnings = loaded.warnings;
+  } catch (error) {
+    setStatus('failed');
+    throw error;
+  }
+  const analysis = analyzeScenario(plan, req.scenario);
+  const context: StepContext = {
+    mode: analysis.mode,
+    targetTime: req.targetTime ?? 'latest',
+    drillSuffix: DRILL_SUFFIX,
+  };
+  const components = new Map<string, Component>(plan.components.map((c) => [c.id, c]));
+  const rtoMs = analysis.rtoMinutes * 60_000;
+  Object.assign(state, {
+    plan: plan.name,
+    mode: analysis.mode,
+    rtoMinutes: analysis.rtoMinutes,
+    deadline: iso(clockStart + rtoMs),
+  });
+  upsertSearchAttributes([{ key: RECOVERY_PLAN, value: plan.name }]);
+  state.components = analysis.components.map((id): ComponentProgress => {
+    const component = components.get(id)!;
+    const timing = analysis.timeline.find((t) => t.component === id)!;
+    const rpo = analysis.rpo.find((r) => r.component === id);
+    return {
+      id,
+      kind: component.kind,
+      dependsOn: component.dependsOn,
+      status: 'pending',
+      estimateMinutes: minutesOf(estimateOf(component)),
+      approvalRequired: component.approval === 'required',
+      runs: 0,
+      steps: kindOf(component)
+        .steps(component, context)
+        .map((step) => ({
+          id: step.id,
+          title: step.title,
+          status: 'pending',
+          automation: !step.automation
+            ? 'manual'
+            : 'coveredBy' in step.automation
+              ? 'covered'
+              : 'timer' in step.automation
+                ? 'timer'
+                : 'activity',
+          attempts: 0,
+        })),
+      rto: { objectiveMinutes: timing.rtoObjectiveMinutes },
+      ...(isStateful(component) && rpo ? { rpo: { objectiveMinutes: rpo.objectiveMinutes } } : {}),
+    };
+  });
+  state.gates = state.components
+    .filter((c) => c.approvalRequired)
+    .map((c) => ({ gate: c.id, status: 'closed', escalatedTo: [] }));
+
+  // Notifications are queued by whoever notices something and sent in order by one sender, so
+  // handlers never wait on an activity and each notice is sent exactly once.
+  const outbox: RecoveryNotification[] = [];
+  let finished = false;
+  const contacts = plan.contacts;
+  const tell = (
+    event: RecoveryNotification['event'],
+    severity: RecoveryNotification['severity'],
+    message: string,
+    to = contacts.slice(0, 1),
+  ) => {
+    outbox.push({
+      recoveryId: workflowId,
+      plan: plan.name,
+      scenario: req.scenario,
+      event,
+      severity,
+      message,
+      contacts: to,
+    });
+    state.notifications.push({ event, at: iso(Date.now()), message });
+  };
+  const sender = CancellationScope.nonCancellable(async () => {
+    for (;;) {
+      await condition(() => outbox.length > 0 || finished);
+      if (outbox.length === 0) return;
+      await notify(outbox.shift()!);
+    }
+  });
+
+  let projectedOverrunNotified = false;
+  refresh = () => {
+    const now = Date.now();
+    state.elapsedMinutes = (now - clockStart) / 60_000;
+    state.projectedMinutes = projectMinutes(state, now);
+    if (!projectedOverrunNotified && !finished && state.projectedMinutes > state.rtoMinutes) {
+      projectedOverrunNotified = true;
+      tell(
+        'rto-projected-overrun',
+        'critical',
+        `projected to finish after ${formatMinutes(state.projectedMinutes)}, past the ${formatMinutes(state.rtoMinutes)} RTO (deadline ${state.deadline})`,
+        contacts,
+      );
+    }
+    setCurrentDetails(summaryMarkdown(state));
+  };
+
+  /** Waits for a person to approve `id`, escalating along the contacts while nobody does. */
+  async function passGate(id: string): Promise<void> {
+    const gate = state.gates.find((g) => g.gate === id)!;
+    if (req.approvals?.auto) {
+      Object.assign(gate, {
+        status: 'approved',
+        by: 'auto (approvals.auto)',
+        openedAt: iso(Date.now()),
+        decidedAt: iso(Date.now()),
+      });
+      return;
+    }
+    Object.assign(gate, { status: 'waiting', openedAt: iso(Date.now()) });
+    progressOf(id).status = 'waiting-approval';
+    refresh();
+    tell('approval-waiting', 'warning', `${id} waits for approval: recovery approve ${workflowId} ${id}`);
+    const decided = () => gate.status === 'approved' || aborted !== undefined;
+    for (let i = 0; !decided(); i++) {
+      const after = contacts[i]?.escalateAfter;
+      const next = contacts[i + 1];
+      if (!after || !next) {
+        await condition(decided);
+        break;
+      }
+      if (!(await condition(decided, parseDuration(after)!))) {
+        gate.escalatedTo.push(next.name);
+        tell(
+          'approval-escalated',
+          'critical',
+          `${id} has waited ${after} for approval after notifying ${contacts[i]!.name}: recovery approve ${workflowId} ${id}`,
+          [next],
+        );
+      }
+    }
+  }
+
+  /** Runs one component: waits for its dependencies, its gate, then its runbook until done or decided otherwise. */
+  async function recoverComponent(id: string): Promise<void> {
+    const progress = progressOf(id);
+    const component = components.get(id)!;
+    await condition(() => aborted !== undefined || progress.dependsOn.every((d) => isDone(progressOf(d))));
+    if (aborted) {
+      progress.status = 'not-started';
+      return;
+    }
+    if (progress.approvalRequired) await passGate(id);
+    if (aborted) {
+      progress.status = 'not-started';
+      return;
+    }
+    progress.status = 'running';
+    progress.startedAt = iso(Date.now());
+    let resumeFrom: string | undefined;
+    for (;;) {
+      progress.runs += 1;
+      refresh();
+      const scope = new CancellationScope();
+      running.set(id, scope);
+      let result: ComponentRunResult;
+      try {
+        result = await scope.run(() =>
+          executeChild(componentRecoveryWorkflow, {
+            workflowId: componentWorkflowId(workflowId, id, progress.runs),
+            args: [{ recoveryId: workflowId, component, context, resumeFrom }],
+          }),
+        );
+      } catch (error) {
+        if (isCancellation(error)) {
+          if (!aborted) throw error;
+          progress.status = 'cancelled';
+          return;
+        }
+        // The child itself failed (a bug, a bad runbook): an operator decides, as for a failed step.
+        const step = resumeFrom ?? progress.steps[0]?.id ?? 'start';
+        const cause = (error as Error).cause;
+        result = {
+          ok: false,
+          results: {},
+          failed: { step, error: cause instanceof Error ? cause.message : String(error) },
+        };
+      } finally {
+        running.delete(id);
+      }
+      const restored = Object.values(result.results).find(
+        (r): r is { recoveryPoint: string } => typeof (r as { recoveryPoint?: unknown })?.recoveryPoint === 'string',
+      );
+      if (restored) progress.recoveryPoint = restored.recoveryPoint;
+      if (result.ok) {
+        Object.assign(progress, { status: 'succeeded', finishedAt: iso(Date.now()) });
+        return;
+      }
+      const failed = result.failed!;
+      progress.status = 'needs-operator';
+      progress.lastError = failed.error;
+      state.pendingDecisions.push({
+        component: id,
+        step: failed.step,
+        error: failed.error,
+        manualCommand: failed.manualCommand,
+      });
+      refresh();
+      tell(
+        'needs-operator',
+        'critical',
+        `${id} stopped at step "${failed.step}": ${failed.error}; decide with: recovery resolve ${workflowId} ${id} retry|skip|abort`,
+      );
+      decisions.delete(id);
+      await condition(() => decisions.has(id) || aborted !== undefined);
+      const decision = decisions.get(id);
+      if (!decision || decision.action === 'abort') {
+        Object.assign(progress, { status: 'failed', finishedAt: iso(Date.now()) });
+        return;
+      }
+      progress.status = 'running';
+      const steps = progress.steps.map((s) => s.id);
+      if (decision.action === 'retry') {
+        resumeFrom = failed.step;
+        continue;
+      }
+      const step = progress.steps.find((s) => s.id === failed.step)!;
+      Object.assign(step, {
+        status: 'skipped',
+        actor: decision.by,
+        comment: decision.comment,
+        finishedAt: iso(Date.now()),
+      });
+      resumeFrom = steps[steps.indexOf(failed.step) + 1];
+      if (resumeFrom === undefined) {
+        Object.assign(progress, { status: 'succeeded', finishedAt: iso(Date.now()) });
+        return;
+      }
+    }
+  }
+
+  /** Notifies at each fraction of the RTO budget, once, unless the recovery is over first. */
+  const rtoClock = new CancellationScope();
+  const clock = rtoClock.run(async () => {
+    for (const fraction of RTO_THRESHOLDS) {
+      const at = clockStart + fraction * rtoMs;
+      if (at > Date.now() && (await condition(() => finished, at - Date.now()))) return;
+      refresh();
+      tell(
+        'rto-threshold',
+        fraction >= 0.9 ? 'critical' : 'warning',
+        `${Math.round(fraction * 100)} % of the ${formatMinutes(state.rtoMinutes)} RTO used; projected finish after ${formatMinutes(state.projectedMinutes)}`,
+        fraction >= 0.9 ? contacts : contacts.slice(0, 1),
+      );
+    }
+  });
+  clock.catch(() => undefined); // cancelled with the recovery: nothing to report
+
+  setStatus('running');
+  refresh();
+  tell(
+    'started',
+    'info',
+    `started: ${state.components.length} components, estimated ${formatMinutes(analysis.estimatedRtoMinutes)} against an RTO of ${formatMinutes(analysis.rtoMinutes)}`,
+  );
+
+  // Every component settles before the end, so a cancelled recovery waits until its running
+  // steps have really stopped before it says so.
+  const outcomes = await Promise.allSettled(state.components.map((c) => recoverComponent(c.id)));
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure) {
+    const error: unknown = failure.reason;
+    if (!isCancellation(error)) throw error;
+    await CancellationScope.nonCancellable(async () => {
+      for (const c of state.components) {
+        if (c.status === 'running' || c.status === 'needs-operator' || c.status === 'waiting-approval')
+          c.status = 'cancelled';
+        else if (c.status === 'pending') c.status = 'not-started';
+      }
+      finish('cancelled');
+      const done = state.components.filter(isDone).map((c) => c.id);
+      tell(
+        'cancelled',
+        'critical',
+        `cancelled; done: ${done.join(', ') || 'nothing'}; not done: ${state.components
+          .filter((c) => !isDone(c))
+          .map((c) => c.id)
+          .join(', ')}`,
+        contacts,
+      );
+      finished = true;
+      await sender;
+    });
+    throw error;
+  }
+
+  const status: RecoveryStatus = aborted ? 'aborted' : state.components.every(isDone) ? 'succeeded' : 'failed';
+  finish(status);
+  tell(
+    'finished',
+    status === 'succeeded' ? 'info' : 'critical',
+    `${status} after ${formatMinutes(state.elapsedMinutes)} (RTO ${formatMinutes(state.rtoMinutes)}: ${state.rtoMet ? 'met' : 'NOT met'})`,
+    contacts,
+  );
+  finished = true;
+  rtoClock.cancel();
+  await sender;
+  return state;
+
+  /** Final figures: achieved RTO for the recovery and each component, achieved RPO for data. */
+  function finish(status: RecoveryStatus) {
+    const now = Date.now();
+    state.finishedAt = iso(now);
+    refresh();
+    state.rtoMet = status === 'succeeded' && state.elapsedMinutes <= state.rtoMinutes;
+    for (const c of state.components) {
+      if (c.finishedAt === undefined && (isDone(c) || c.status === 'failed')) c.finishedAt = iso(now);
+      if (isDone(c) && c.finishedAt) {
+        c.rto.achievedMinutes = (Date.parse(c.finishedAt) - clockStart) / 60_000;
+        c.rto.met = c.rto.achievedMinutes <= c.rto.objectiveMinutes;
+      }
+      if (c.rpo && c.recoveryPoint) {
+        c.rpo.achievedMinutes = Math.max(0, (clockStart - Date.parse(c.recoveryPoint)) / 60_000);
+        c.rpo.met = c.rpo.achievedMinutes <= c.rpo.objectiveMinutes;
+      }
+    }
+    setStatus(status);
+    setCurrentDetails(summaryMarkdown(state));
+  }
 }

@@ -1,0 +1,126 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
+import type { RecoveryActivities } from '../activities';
+import { parseDuration } from '../plan/duration';
+import { kindOf, type Component, type StepContext } from '../plan/kinds';
+import type { AutomationActivity } from '../plan/kinds/define';
+import { stepEventSignal } from './messages';
+import type { StepEvent, StepStatus } from './progress';
+
+/**
+ * Calls that finish in minutes: a few quick retries, then an operator decides. Errors retrying
+ * cannot fix (bad configuration, access denied) are non-retryable and go to the operator at once.
+ */
+const short = proxyActivities<RecoveryActivities>({
+  startToCloseTimeout: '15m',
+  // On abort or cancellation, wait until the activity confirms it stopped, so the record is true.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 3 },
+});
+
+/** Restores and other waits of hours: they heartbeat, so a dead worker is noticed in minutes, not hours. */
+const long = proxyActivities<RecoveryActivities>({
+  startToCloseTimeout: '12h',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  heartbeatTimeout: '2m',
+  retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 5 },
+});
+
+export interface ComponentRunInput {
+  /** Workflow id of the recovery, which receives a signal per step. */
+  recoveryId: string;
+  component: Component;
+  context: StepContext;
+  /** Start at this step (a retry or a skip decision); the first step when absent. */
+  resumeFrom?: string;
+}
+
+export interface ComponentRunResult {
+  ok: boolean;
+  /** Results of the steps that ran, by step id. */
+  results: Record<string, unknown>;
+  failed?: { step: string; error: string; manualCommand?: string };
+}
+
+/** The message of an activity failure, with the error type the activity gave it. */
+function describeFailure(error: unknown): string {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return `${cause.type ? `${cause.type}: ` : ''}${cause.message}`;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * Recovers one component: runs the steps of its kind's runbook in order, each as an activity. It
+ * never fails: a step that fails after its retries, or a manual step, ends the run with
+ * `ok: false`, and the recovery hands the decision to an operator, then starts another run from
+ * the step the operator chose.
+ */
+export async function componentRecoveryWorkflow(input: ComponentRunInput): Promise<ComponentRunResult> {
+  const { component, context, recoveryId } = input;
+  const parent = getExternalWorkflowHandle(recoveryId);
+  const report = (step: string, status: StepStatus, extra: Partial<StepEvent> = {}) =>
+    parent.signal(stepEventSignal, { component: component.id, step, status, at: new Date().toISOString(), ...extra });
+
+  const steps = kindOf(component).steps(component, context);
+  const first = input.resumeFrom ? steps.findIndex((s) => s.id === input.resumeFrom) : 0;
+  if (first < 0)
+    throw ApplicationFailure.nonRetryable(`no step "${input.resumeFrom}" in the runbook of ${component.id}`);
+  const results: Record<string, unknown> = {};
+
+  for (const step of steps.slice(first)) {
+    const automation = step.automation;
+    if (!automation) {
+      await report(step.id, 'failed', { error: 'manual step: run the command by hand, then resolve with skip' });
+      return {
+        ok: false,
+        results,
+        failed: { step: step.id, error: `manual step: ${step.title}`, manualCommand: step.command },
+      };
+    }
+    if ('coveredBy' in automation) {
+      await report(step.id, 'succeeded', { result: { coveredBy: automation.coveredBy } });
+      continue;
+    }
+    if ('timer' in automation) {
+      await report(step.id, 'running');
+      await sleep(parseDuration(automation.timer)!, { summary: `${component.id}: ${step.title}` });
+      await report(step.id, 'succeeded');
+      continue;
+    }
+    await report(step.id, 'running');
+    const activities = automation.profile === 'long' ? long : short;
+    const call = activities[automation.activity] as RecoveryActivities[AutomationActivity] & {
+      executeWithOptions(options: { summary: string }, args: [unknown]): Promise<unknown>;
+    };
+    try {
+      results[step.id] = await call.executeWithOptions({ summary: `${component.id}: ${step.title}` }, [
+        automation.input,
+      ]);
+      await report(step.id, 'succeeded', { result: results[step.id] });
+    } catch (error) {
+      if (isCancellation(error)) {
+        // The scope is cancelled: the last report goes out from a scope that is not.
+        await CancellationScope.nonCancellable(() => report(step.id, 'cancelled'));
+        throw error;
+      }
+      const message = describeFailure(error);
+      await report(step.id, 'failed', { error: message });
+      return { ok: false, results, failed: { step: step.id, error: message } };
+    }
+  }
+  return { ok: true, results };
+}
+
+/** The child workflow id of a component's n-th run: readable in the UI next to its recovery. */
+export function componentWorkflowId(recoveryId: string, componentId: string, run: number): string {
+  return `${recoveryId}/${componentId}/${run}`;
+}

@@ -1,0 +1,31 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RecoveryProgress, StepEvent } from './progress';
+
+/** Everything about a running (or finished) recovery: components, steps, gates, RTO projection. */
+export const progressQuery = defineQuery<RecoveryProgress>('progress');
+
+export interface ApproveInput {
+  /** The gate: the id of the component that waits for approval. */
+  gate: string;
+  /** Who approves, for the record. */
+  by: string;
+  comment?: string;
+}
+
+export interface ResolveInput {
+  /** A component in `needs-operator`. */
+  component: string;
+  /** retry: run the failed step again; skip: count it done (by hand, or not needed) and go on; abort: stop the recovery. */
+  action: 'retry' | 'skip' | 'abort';
+  by: string;
+  comment?: string;
+}
+
+// Approvals and decisions are Updates, not Signals: the person gets an answer — accepted, or why
+// not (an unknown gate, one already decided, a component that is not waiting) — instead of a
+// signal that is silently recorded and ignored.
+export const approveUpdate = defineUpdate<string, [ApproveInput]>('approve');
+export const resolveUpdate = defineUpdate<string, [ResolveInput]>('resolve');
+
+/** A component's child workflow reports each step to its recovery, for the progress view. */
+export const stepEventSignal = defineSignal<[StepEvent]>('stepEvent');
