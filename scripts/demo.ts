@@ -18,6 +18,8 @@ import { ToolchainError } from '../toolchain/errors';
 import { startMotoServer } from '../toolchain/moto-server';
 import { DEFAULT_TASK_QUEUE } from '../workers/config';
 import { createRecoveryWorker } from '../workers/recovery-worker';
+import { formatMinutes } from '../plan/rpo';
+import { registerSearchAttributes } from '../workers/search-attributes';
 import { recoveryWorkflow } from '../workflows';
 
 const options = new Command('npm run demo --')
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     connection: workerConnection,
     namespace: 'default',
     taskQueue: DEFAULT_TASK_QUEUE,
-    dependencies: { aws },
+    dependencies: { aws, plansDir: join(__dirname, '..', 'examples'), notifications: {} },
   });
   const workerRun = worker.run();
   stops.push(async () => {
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
 
   const connection = await Connection.connect({ address: temporal.address });
   stops.push(() => connection.close());
+  await registerSearchAttributes(connection, 'default');
   const client = new Client({ connection });
   const workflowId = `demo-orders-restore-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
   const handle = await client.workflow.start(recoveryWorkflow, {
@@ -90,17 +93,40 @@ async function main(): Promise<void> {
     workflowId,
     args: [
       {
-        name: 'orders',
-        steps: [
-          {
-            id: 'restore-orders',
-            action: 'dynamodb-restore-from-backup',
-            backupArn: incident.backupArn,
-            targetTableName: 'orders-restored',
-            expectedItemCount: incident.orders.length,
-          },
-          { id: 'let-clients-reconnect', action: 'wait', duration: '3s', reason: 'clients pick up the restored table' },
-        ],
+        plan: {
+          name: 'orders',
+          objectives: { rpo: '24h', rto: '1h' },
+          contacts: [{ name: 'Demo on-call', role: 'primary', email: 'oncall@example.com' }],
+          components: [
+            {
+              id: 'orders-table',
+              kind: 'dynamodb-table',
+              description: 'Orders of the shop, restored from last night’s backup.',
+              tableName: incident.tableName,
+              region: 'us-east-1',
+              restoreFrom: 'backup',
+              backupArn: incident.backupArn,
+              targetTableName: 'orders-restored',
+              cutover: 'none',
+              estimate: '20m',
+              backup: { schedules: [{ type: 'snapshot', cron: '0 3 * * *' }] },
+            },
+            {
+              id: 'clients-reconnect',
+              kind: 'wait',
+              duration: '3s',
+              reason: 'Clients pick up the restored table',
+              dependsOn: ['orders-table'],
+            },
+          ],
+        },
+        scenario: 'full-restore',
+        incident: {
+          id: 'DEMO-1',
+          detectedAt: new Date().toISOString(),
+          source: 'demo',
+          summary: 'every order was deleted',
+        },
       },
     ],
   });
@@ -108,14 +134,19 @@ async function main(): Promise<void> {
   console.log(`\nRecovery started: ${workflowId}\n  Web UI: ${link}`);
 
   const report = await handle.result();
-  const restore = report.steps[0]?.result as { itemCount: number; tableName: string } | undefined;
-  console.log(`\nRecovery finished in ${(report.elapsedMs / 1000).toFixed(1)} s:`);
-  for (const step of report.steps)
-    console.log(`  ✓ ${step.id} (${step.action}) ${step.startedAt} → ${step.finishedAt}`);
   console.log(
-    `  ${restore?.itemCount} items restored into table "${restore?.tableName}", verified against the expected count.`,
+    `\nRecovery ${report.status} in ${formatMinutes(report.elapsedMinutes)} (RTO ${formatMinutes(report.rtoMinutes)}: ${report.rtoMet ? 'met' : 'NOT met'}):`,
   );
-  console.log(`\nReport:\n${JSON.stringify(report, null, 2)}`);
+  for (const component of report.components) {
+    console.log(
+      `  ${component.status === 'succeeded' ? '✓' : '✗'} ${component.id}: ${component.steps.map((step) => `${step.id} ${step.status}`).join(', ')}`,
+    );
+  }
+  const restore = report.components[0]?.steps[0]?.result as { itemCount: number; tableName: string } | undefined;
+  console.log(
+    `  ${restore?.itemCount} items restored into table "${restore?.tableName}" from the backup of ${report.components[0]?.recoveryPoint}.`,
+  );
+  console.log(`\nReport (also: npx recovery report ${workflowId}):\n${JSON.stringify(report, null, 2)}`);
 
   if (options.keep) {
     console.log(`\nEverything keeps running: open ${temporal.uiUrl} to explore. Press Ctrl-C to stop.`);

@@ -3,8 +3,6 @@
  * DynamoDB activity talking to moto through the AWS SDK, exactly as in production but for the endpoint.
  */
 import { ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
@@ -18,7 +16,10 @@ import {
 import { stageOrdersIncident, type OrdersIncident } from '../demo/orders-incident';
 import type { MotoServer } from '../toolchain/moto-server';
 import { createRecoveryWorker } from '../workers/recovery-worker';
-import { recoveryWorkflow, type RecoveryInput } from '../workflows';
+import { recoveryWorkflow } from '../workflows';
+import { resolveUpdate } from '../workflows/messages';
+import type { RecoveryRequest } from '../workflows/request';
+import { progressWhen } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
 describe('DynamoDB restore from backup (dev server + moto)', () => {
@@ -52,18 +53,25 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
     return (await aws.dynamodb().send(new ListTablesCommand({}))).TableNames ?? [];
   }
 
-  function restoreInput(targetTableName = 'orders-restored'): RecoveryInput {
+  function restoreRequest(targetTableName = 'orders-restored', backupArn = incident.backupArn): RecoveryRequest {
     return {
-      name: 'orders',
-      steps: [
-        {
-          id: 'restore-orders',
-          action: 'dynamodb-restore-from-backup',
-          backupArn: incident.backupArn,
-          targetTableName,
-          expectedItemCount: incident.orders.length,
-        },
-      ],
+      plan: {
+        name: 'orders',
+        components: [
+          {
+            id: 'orders-table',
+            kind: 'dynamodb-table',
+            tableName: 'orders',
+            region: 'us-east-1',
+            restoreFrom: 'backup',
+            backupArn,
+            targetTableName,
+            cutover: 'none',
+            backup: { schedules: [{ type: 'snapshot', cron: '0 3 * * *' }] },
+          },
+        ],
+      },
+      scenario: 'full-restore',
     };
   }
 
@@ -72,7 +80,7 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
       taskQueue,
-      dependencies: { aws },
+      dependencies: { aws, plansDir: 'examples', notifications: {} },
       workflowBundle: bundle,
     });
     return worker.runUntil(body(worker));
@@ -85,15 +93,25 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
       env.client.workflow.execute(recoveryWorkflow, {
         taskQueue: 'restore',
         workflowId: 'restore-orders',
-        args: [restoreInput()],
+        args: [restoreRequest()],
       }),
     );
 
     assert.deepEqual(await restoredOrders('orders-restored'), incident.orders);
-    const step = report.steps[0]!;
-    assert.equal(step.outcome, 'succeeded');
+    assert.equal(report.status, 'succeeded');
+    const table = report.components[0]!;
     assert.deepEqual(
-      { ...(step.result as object), tableArn: undefined, recoveryPoint: undefined },
+      table.steps.map((s) => [s.id, s.status]),
+      [
+        ['restore', 'succeeded'],
+        ['wait-active', 'succeeded'],
+        ['validate', 'succeeded'],
+      ],
+    );
+    assert.ok(table.recoveryPoint, 'the time of the backup is the recovery point');
+    assert.equal(typeof table.rpo?.achievedMinutes, 'number');
+    assert.deepEqual(
+      { ...(table.steps[0]!.result as object), tableArn: undefined, recoveryPoint: undefined },
       {
         tableName: 'orders-restored',
         tableArn: undefined,
@@ -125,43 +143,37 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
     assert.deepEqual((await tableNames()).sort(), ['orders', 'orders-restored']);
   });
 
-  it('never overwrites a table that was not restored from this backup', async () => {
-    await assert.rejects(
-      withWorker('occupied', () =>
-        env.client.workflow.execute(recoveryWorkflow, {
-          taskQueue: 'occupied',
-          workflowId: 'occupied',
-          args: [restoreInput('orders')],
-        }),
-      ),
-      (error: unknown) => {
-        assert.ok(error instanceof WorkflowFailedError);
-        const failure = error.cause?.cause;
-        assert.ok(failure instanceof ApplicationFailure, `got ${String(error.cause)}`);
-        assert.equal(failure.type, 'TargetTableExists');
-        assert.match(failure.message, /table orders already exists and was not restored from this backup/);
-        return true;
-      },
+  /** Starts a recovery that will stop for an operator, returns what the operator sees, then aborts it. */
+  async function operatorSees(taskQueue: string, request: RecoveryRequest) {
+    return withWorker(taskQueue, async () => {
+      const handle = await env.client.workflow.start(recoveryWorkflow, {
+        taskQueue,
+        workflowId: taskQueue,
+        args: [request],
+      });
+      const stuck = await progressWhen(handle, (p) => p.pendingDecisions.length > 0);
+      await handle.executeUpdate(resolveUpdate, { args: [{ component: 'orders-table', action: 'abort', by: 'test' }] });
+      const report = await handle.result();
+      assert.equal(report.status, 'aborted');
+      return stuck.pendingDecisions[0]!;
+    });
+  }
+
+  it('never overwrites a table that was not restored from this backup: the operator is told why', async () => {
+    const decision = await operatorSees('occupied', restoreRequest('orders'));
+    assert.equal(decision.step, 'restore');
+    assert.match(
+      decision.error,
+      /^TargetTableExists: restore DynamoDB table orders from backup .*: table orders already exists and was not restored from this backup/,
     );
     assert.deepEqual(await restoredOrders('orders'), [], 'the existing table was left alone');
   });
 
-  it('fails at once, naming the backup, when the backup does not exist', async () => {
+  it('stops at once, naming the backup, when the backup does not exist', async () => {
     const missing = `${incident.backupArn.slice(0, -4)}dead`;
-    const input = restoreInput();
-    input.steps[0] = { ...input.steps[0]!, backupArn: missing } as RecoveryInput['steps'][0];
-    await assert.rejects(
-      withWorker('missing', () =>
-        env.client.workflow.execute(recoveryWorkflow, { taskQueue: 'missing', workflowId: 'missing', args: [input] }),
-      ),
-      (error: unknown) => {
-        const failure = (error as WorkflowFailedError).cause?.cause;
-        assert.ok(failure instanceof ApplicationFailure);
-        assert.equal(failure.type, 'BackupNotFoundException');
-        assert.ok(failure.message.includes(missing), failure.message);
-        return true;
-      },
-    );
+    const decision = await operatorSees('missing', restoreRequest('orders-restored', missing));
+    assert.match(decision.error, /^BackupNotFoundException: /);
+    assert.ok(decision.error.includes(missing), decision.error);
     assert.ok(!(await tableNames()).includes('orders-restored'));
   });
 });

@@ -13,7 +13,9 @@ import { rdsInstanceKind, schema as rdsInstanceSchema } from '../plan/kinds/rds-
 import { redisKind, schema as redisSchema } from '../plan/kinds/redis';
 import { route53FailoverKind, schema as route53FailoverSchema } from '../plan/kinds/route53-failover';
 import { s3BucketKind, schema as s3BucketSchema } from '../plan/kinds/s3-bucket';
+import { KIND_NAMES } from '../plan/kinds';
 import { schema as terraformSchema, terraformKind } from '../plan/kinds/terraform';
+import { schema as waitSchema, waitKind } from '../plan/kinds/wait';
 
 const DRILL_SUFFIX = '-drill';
 const recover: StepContext = { mode: 'recover', targetTime: '2026-03-01T02:30:00Z', drillSuffix: DRILL_SUFFIX };
@@ -195,6 +197,10 @@ const samples: Sample[] = [
       workingDir: '/opt/search',
     }),
   },
+  {
+    kind: waitKind as unknown as KindDefinition,
+    component: waitSchema.parse({ kind: 'wait', id: 'dns-ttl', duration: '5m', reason: 'Old DNS answers expire' }),
+  },
 ];
 
 const commands = (steps: RunbookStep[]) => steps.map((step) => step.command);
@@ -205,7 +211,7 @@ const proseLines = (shell: string) =>
 
 describe('plan kinds: runbook steps', () => {
   it('covers every kind', () => {
-    assert.equal(new Set(samples.map((s) => s.kind.kind)).size, 13);
+    assert.deepEqual(samples.map((s) => s.kind.kind).sort(), [...KIND_NAMES].sort());
   });
 
   for (const { kind, component, drillMentions, drillNever = [] } of samples) {

@@ -2,6 +2,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { locateToolchain, type Toolchain } from '../../toolchain';
 import { startMotoServer, type MotoServer } from '../../toolchain/moto-server';
+import { registerSearchAttributes } from '../../workers/search-attributes';
 import { once, onCleanup } from './cleanup';
 
 // Warnings and errors only: the SDK's info lines drown the test report.
@@ -14,17 +15,19 @@ export function testToolchain(): Promise<Toolchain> {
   return (toolchain ??= locateToolchain());
 }
 
-function stopOnCleanup(env: TestWorkflowEnvironment): TestWorkflowEnvironment {
+/** Stops the environment on cleanup, and registers the recovery search attributes on it. */
+async function prepare(env: TestWorkflowEnvironment): Promise<TestWorkflowEnvironment> {
   const teardown = once(env.teardown.bind(env));
   env.teardown = teardown;
   onCleanup(teardown);
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
 }
 
 /** The Java time-skipping test server: timers of hours complete in milliseconds. */
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const { testServer } = await testToolchain();
-  return stopOnCleanup(
+  return prepare(
     await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: testServer } },
     }),
@@ -34,7 +37,7 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 /** A real Temporal server (the CLI's dev server, in memory) on a free loopback port. */
 export async function startDevServerEnv(): Promise<TestWorkflowEnvironment> {
   const { temporalCli } = await testToolchain();
-  return stopOnCleanup(
+  return prepare(
     await TestWorkflowEnvironment.createLocal({
       server: {
         executable: { type: 'existing-path', path: temporalCli },
