@@ -29,14 +29,15 @@ export default tseslint.config(
     // Workflow code runs in Temporal's deterministic sandbox: no Node modules, no I/O.
     files: ['workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           paths: nodeBuiltins('Workflow code is deterministic and sandboxed: do I/O in an activity.'),
           patterns: [
             {
-              group: ['../activities/*', '!../activities/index'],
+              group: ['../activities', '../activities/*'],
               message: 'Import activities as types only (import type).',
+              allowTypeImports: true,
             },
           ],
         },
