@@ -48,7 +48,7 @@ export function createNotifyActivities(aws: AwsClients, channels: NotificationCh
      * Sends a notification to every configured channel; the log always gets it. At least once: a
      * retry after a lost response may repeat a message, which beats losing one.
      */
-    async notify(notification: RecoveryNotification): Promise<{ channels: string[] }> {
+    notify: async (notification: RecoveryNotification): Promise<{ channels: string[] }> => {
       const text = notificationText(notification);
       const delivered = ['log'];
       const fields = { event: notification.event, recoveryId: notification.recoveryId };

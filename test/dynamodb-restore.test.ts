@@ -3,22 +3,19 @@
  * DynamoDB activity talking to moto through the AWS SDK, exactly as in production but for the endpoint.
  */
 import { ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
-import {
-  createDynamoDbRestoreActivities,
-  type RestoreTableFromBackupInput,
-  type RestoreTableFromBackupResult,
-} from '../activities/dynamodb-restore';
+import { createDynamoDbRestoreActivities, type RestoreTableFromBackupInput } from '../activities/dynamodb-restore';
 import { stageOrdersIncident, type OrdersIncident } from '../demo/orders-incident';
 import type { MotoServer } from '../toolchain/moto-server';
 import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { resolveUpdate } from '../workflows/messages';
 import type { RecoveryRequest } from '../workflows/request';
+import { runActivity } from './helpers/activity';
 import { progressWhen } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
@@ -126,12 +123,8 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
 
   it('is idempotent: running the restore twice neither fails nor restores twice', async () => {
     const activities = createDynamoDbRestoreActivities(aws);
-    const activityEnv = new MockActivityEnvironment();
-    // MockActivityEnvironment gives the activity a real Context (heartbeat, cancellation) outside a worker.
     const restore = (input: RestoreTableFromBackupInput) =>
-      activityEnv.run<[], RestoreTableFromBackupResult, () => Promise<RestoreTableFromBackupResult>>(() =>
-        activities.restoreDynamoDbTableFromBackup(input),
-      );
+      runActivity((i) => activities.restoreDynamoDbTableFromBackup(i), input);
     const input = { backupArn: incident.backupArn, targetTableName: 'orders-restored' };
 
     const first = await restore(input);

@@ -35,7 +35,11 @@ function recordEffect(db: string, step: string): string {
 }
 
 function effects(db: string): Record<string, number> {
-  const out = execFileSync('python3', ['-c', 'import sqlite3,sys,json; print(json.dumps(dict(sqlite3.connect(sys.argv[1]).execute("SELECT step, runs FROM effects").fetchall())))', db]);
+  const out = execFileSync('python3', [
+    '-c',
+    'import sqlite3,sys,json; print(json.dumps(dict(sqlite3.connect(sys.argv[1]).execute("SELECT step, runs FROM effects").fetchall())))',
+    db,
+  ]);
   return JSON.parse(out.toString()) as Record<string, number>;
 }
 
@@ -71,16 +75,18 @@ describe('worker killed in the middle of a recovery (dev server, moto, SQLite)',
     });
     const stop = once(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await new Promise((done) => (child.exitCode !== null || child.signalCode !== null ? done(undefined) : child.once('exit', done)));
+      await new Promise((done) =>
+        child.exitCode !== null || child.signalCode !== null ? done(undefined) : child.once('exit', done),
+      );
     });
     onCleanup(stop);
     let output = '';
     await new Promise<void>((ready, fail) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes('Recovery worker polling')) ready();
       });
-      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.once('exit', (code) => fail(new Error(`worker exited (${code}) before polling:\n${output}`)));
     });
     return child;
