@@ -1,4 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 
 /**
@@ -27,6 +31,13 @@ export function createAwsClients(settings: AwsSettings = {}) {
   return {
     dynamodb: (region = settings.region) => client('dynamodb', region, (config) => new DynamoDBClient(config)),
     sns: (region = settings.region) => client('sns', region, (config) => new SNSClient(config)),
+    rds: (region = settings.region) => client('rds', region, (config) => new RDSClient(config)),
+    ecs: (region = settings.region) => client('ecs', region, (config) => new ECSClient(config)),
+    // Emulators and S3-compatible stores answer path-style requests only.
+    s3: (region = settings.region) =>
+      client('s3', region, (config) => new S3Client({ ...config, forcePathStyle: settings.endpoint !== undefined })),
+    // Route 53 is global: its API lives in us-east-1 whatever the records point at.
+    route53: () => client('route53', 'us-east-1', (config) => new Route53Client(config)),
   };
 }
 

@@ -17,16 +17,25 @@ const NON_RETRYABLE = new Set([
   'TableNotFoundException',
 ]);
 
+const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation']);
+
 /**
  * Decides at the activity edge whether an AWS failure is worth retrying. `what` names the operation
- * and resource ("restore table orders-restored from backup arn:…") so the operator sees what failed.
+ * and resource ("restore table orders-restored from backup arn:…") so the operator sees what failed;
+ * `permission` names the IAM action the call needs, said when access is denied.
  */
-export function awsFailure(error: unknown, what: string): Error {
+export function awsFailure(error: unknown, what: string, permission?: string): Error {
   if (!(error instanceof Error)) return new Error(`${what}: ${String(error)}`);
   if (error.message === 'Region is missing') {
     return ApplicationFailure.nonRetryable(
       `${what}: no AWS region; set AWS_REGION on the worker or "region" on the step`,
       'AwsConfiguration',
+    );
+  }
+  if (ACCESS_DENIED.has(error.name) && permission) {
+    return ApplicationFailure.nonRetryable(
+      `${what}: access denied: the worker's role needs ${permission} (${error.message})`,
+      error.name,
     );
   }
   if (NON_RETRYABLE.has(error.name)) {

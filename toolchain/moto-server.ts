@@ -17,7 +17,7 @@ export interface MotoServer {
  */
 export async function startMotoServer(
   toolchain: { motoPython: string; motoLauncher: string },
-  { port, logFile }: { port?: number; logFile?: string } = {},
+  { port, logFile, env }: { port?: number; logFile?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<MotoServer> {
   const listenPort = port ?? (await freePort());
   const service = await startService({
@@ -26,6 +26,7 @@ export async function startMotoServer(
     args: [toolchain.motoLauncher, '127.0.0.1', String(listenPort)],
     ports: [listenPort],
     logFile,
+    env,
   });
   const endpoint = `http://127.0.0.1:${listenPort}`;
   return {

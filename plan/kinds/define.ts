@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RecoveryActivities } from '../../activities';
 import { backup, duration, objectives, slug } from '../schema/common';
 
 /**
@@ -29,9 +30,11 @@ export interface RunbookStep {
   automation?: StepAutomation | { coveredBy: string } | { timer: string };
 }
 
-/** Names of the activities steps may use; the worker registers one implementation for each. */
-export const AUTOMATION_ACTIVITIES = ['runCommand', 'httpCheck', 'restoreDynamoDbTableFromBackup'] as const;
-export type AutomationActivity = (typeof AUTOMATION_ACTIVITIES)[number];
+/**
+ * Names of the activities steps may use: every activity the worker registers, except the engine's
+ * own. Adding a kind's activity to activities/index.ts makes it available here.
+ */
+export type AutomationActivity = Exclude<keyof RecoveryActivities, 'notify' | 'loadRecoveryPlan'>;
 
 /**
  * An activity call that performs a step; `{ coveredBy: id }` marks a step done by an earlier step's
@@ -71,6 +74,8 @@ export interface KindDefinition<C extends { kind: string } = { kind: string }> {
   /** Expected recovery duration when the component gives no `estimate`. */
   defaultEstimate: string;
   schema: z.ZodType<C>;
+  /** IAM actions the automated steps call, for a least-privilege policy (`recovery iam`). */
+  permissions?: string[];
   /** The runbook: the steps that recover this component, in order. */
   steps(component: C, context: StepContext): RunbookStep[];
 }

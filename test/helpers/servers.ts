@@ -51,13 +51,14 @@ export async function startDevServerEnv(): Promise<TestWorkflowEnvironment> {
 /**
  * moto on a free loopback port. AWS SDK clients find dummy credentials through the standard chain
  * (environment variables), exactly as production finds real ones; only the endpoint differs.
+ * `serverEnv` configures moto itself, e.g. MOTO_ECS_SERVICE_RUNNING.
  */
-export async function startMoto(): Promise<MotoServer> {
+export async function startMoto(serverEnv?: NodeJS.ProcessEnv): Promise<MotoServer> {
   process.env.AWS_ACCESS_KEY_ID = 'testing';
   process.env.AWS_SECRET_ACCESS_KEY = 'testing';
   process.env.AWS_REGION = 'us-east-1';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const moto = await startMotoServer(await testToolchain());
+  const moto = await startMotoServer(await testToolchain(), { env: serverEnv });
   const stop = once(() => moto.stop());
   onCleanup(stop);
   return { ...moto, stop };
