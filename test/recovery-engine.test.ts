@@ -150,7 +150,7 @@ describe('recovery engine (time-skipping server)', () => {
         scenario: 'full-restore',
       },
       async ({ handle, calls }) => {
-        await progressWhen(handle, (p) => p.status === 'running');
+        await progressWhen(handle, (p) => p.status !== 'loading');
         await assert.rejects(
           handle.executeUpdate(approveUpdate, { args: [{ gate: 'restore', by: 'ana' }] }),
           (error: unknown) => {
@@ -161,6 +161,11 @@ describe('recovery engine (time-skipping server)', () => {
         );
         const waiting = await progressWhen(handle, (p) => p.gates[0]?.status === 'waiting');
         assert.equal(component(waiting, 'flip-dns').status, 'waiting-approval');
+        assert.equal(waiting.status, 'waiting', 'the recovery says it waits for a person');
+        const searchable = (await handle.describe()).typedSearchAttributes
+          .getAll()
+          .find((p) => p.key.name === 'RecoveryStatus');
+        assert.equal(searchable?.value, 'waiting');
         assert.deepEqual(calls.commands, ['ok'], 'nothing behind the gate ran');
 
         await env.sleep('45m');
@@ -264,22 +269,15 @@ describe('recovery engine (time-skipping server)', () => {
   });
 
   it('treats a step without automation as manual: an operator does it and says so', async () => {
-    const manual = {
-      id: 'orders',
-      kind: 'dynamodb-table',
-      tableName: 'orders',
-      region: 'us-east-1',
-      restoreFrom: 'pitr',
-      estimate: '30m',
-    };
+    const manual = { id: 'agama-db', kind: 'mysql', backupDir: '/srv/backups/agama', estimate: '1h' };
     await withRecovery({ plan: testPlan([manual]), scenario: 'full-restore' }, async ({ handle }) => {
       const stuck = await progressWhen(handle, (p) => p.pendingDecisions.length > 0);
-      assert.equal(stuck.pendingDecisions[0]!.step, 'restore');
-      assert.match(
-        stuck.pendingDecisions[0]!.manualCommand!,
-        /^aws dynamodb --region us-east-1 restore-table-to-point-in-time --source-table-name orders/,
+      assert.equal(stuck.pendingDecisions[0]!.step, 'choose-chain');
+      assert.equal(
+        stuck.pendingDecisions[0]!.manualCommand,
+        'ls -1tr /srv/backups/agama; cat /srv/backups/agama/*/xtrabackup_checkpoints',
       );
-      assert.equal(stuck.components[0]!.steps.find((s) => s.id === 'restore')!.automation, 'manual');
+      assert.equal(stuck.components[0]!.steps.find((s) => s.id === 'choose-chain')!.automation, 'manual');
     });
   });
 

@@ -75,6 +75,15 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
   if (first < 0)
     throw ApplicationFailure.nonRetryable(`no step "${input.resumeFrom}" in the runbook of ${component.id}`);
   const results: Record<string, unknown> = {};
+  // Steps done by another step's activity follow its outcome: the ones it covers that come before
+  // it in the runbook wait for it here.
+  const waitingFor = new Map<string, string[]>();
+  const done = new Set<string>();
+  const settleCovered = async (coveringStep: string, status: StepStatus, error?: string) => {
+    for (const covered of waitingFor.get(coveringStep) ?? [])
+      await report(covered, status, { error, result: { coveredBy: coveringStep } });
+    waitingFor.delete(coveringStep);
+  };
 
   for (const step of steps.slice(first)) {
     const automation = step.automation;
@@ -87,7 +96,12 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
       };
     }
     if ('coveredBy' in automation) {
-      await report(step.id, 'succeeded', { result: { coveredBy: automation.coveredBy } });
+      if (done.has(automation.coveredBy)) {
+        await report(step.id, 'succeeded', { result: { coveredBy: automation.coveredBy } });
+      } else {
+        waitingFor.set(automation.coveredBy, [...(waitingFor.get(automation.coveredBy) ?? []), step.id]);
+        await report(step.id, 'running');
+      }
       continue;
     }
     if ('timer' in automation) {
@@ -106,14 +120,20 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
         automation.input,
       ]);
       await report(step.id, 'succeeded', { result: results[step.id] });
+      done.add(step.id);
+      await settleCovered(step.id, 'succeeded');
     } catch (error) {
       if (isCancellation(error)) {
-        // The scope is cancelled: the last report goes out from a scope that is not.
-        await CancellationScope.nonCancellable(() => report(step.id, 'cancelled'));
+        // The scope is cancelled: the last reports go out from a scope that is not.
+        await CancellationScope.nonCancellable(async () => {
+          await report(step.id, 'cancelled');
+          await settleCovered(step.id, 'cancelled');
+        });
         throw error;
       }
       const message = describeFailure(error);
       await report(step.id, 'failed', { error: message });
+      await settleCovered(step.id, 'failed', `covered by "${step.id}", which failed`);
       return { ok: false, results, failed: { step: step.id, error: message } };
     }
   }

@@ -3,7 +3,8 @@ import { formatMinutes } from '../plan/rpo';
 
 /** Pure types and functions of a recovery's state; the workflow keeps one `RecoveryProgress` and the report is its last value. */
 
-export type RecoveryStatus = 'loading' | 'running' | 'succeeded' | 'failed' | 'aborted' | 'cancelled';
+/** `waiting`: running, but some component waits for a person (an approval or an operator decision). */
+export type RecoveryStatus = 'loading' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'aborted' | 'cancelled';
 export type ComponentStatus =
   | 'pending'
   | 'waiting-approval'

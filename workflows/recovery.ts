@@ -274,6 +274,11 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
   let projectedOverrunNotified = false;
   refresh = () => {
     const now = Date.now();
+    if (state.status === 'running' || state.status === 'waiting') {
+      const waiting = state.pendingDecisions.length > 0 || state.gates.some((g) => g.status === 'waiting');
+      // Searchable, so `recovery list --status waiting` finds the recoveries that need someone.
+      if (waiting !== (state.status === 'waiting')) setStatus(waiting ? 'waiting' : 'running');
+    }
     state.elapsedMinutes = (now - clockStart) / 60_000;
     state.projectedMinutes = projectMinutes(state, now);
     if (!projectedOverrunNotified && !finished && state.projectedMinutes > state.rtoMinutes) {

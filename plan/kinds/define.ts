@@ -37,8 +37,9 @@ export interface RunbookStep {
 export type AutomationActivity = Exclude<keyof RecoveryActivities, 'notify' | 'loadRecoveryPlan'>;
 
 /**
- * An activity call that performs a step; `{ coveredBy: id }` marks a step done by an earlier step's
- * call; `{ timer: duration }` is a durable wait in the workflow itself.
+ * An activity call that performs a step; `{ coveredBy: id }` marks a step done by another step's
+ * call (earlier or later: it shows that step's outcome); `{ timer: duration }` is a durable wait in
+ * the workflow itself.
  */
 export interface StepAutomation {
   activity: AutomationActivity;
@@ -55,8 +56,8 @@ export interface StepAutomation {
 export interface StepContext {
   mode: 'recover' | 'drill';
   /**
-   * Point in time to restore to, as an ISO-8601 string, or a placeholder such as `<TARGET_TIME>`
-   * in generated documents.
+   * Point in time to restore to, as an ISO-8601 string; `latest` for the latest recovery point (the
+   * request gave none); a placeholder such as `<TARGET_TIME>` in generated documents.
    */
   targetTime: string;
   /** Suffix of every resource a drill creates, so it never touches a production identifier. */

@@ -4,9 +4,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RecoveryActivities } from '../../activities';
+import { createActivities, type RecoveryActivities } from '../../activities';
 import type { RecoveryNotification } from '../../activities/notify';
-import { createPlanActivities } from '../../activities/plans';
+import { createAwsClients } from '../../activities/aws-clients';
 import { progressQuery } from '../../workflows/messages';
 import type { RecoveryProgress } from '../../workflows/progress';
 
@@ -62,7 +62,12 @@ export function scriptedActivities() {
   const calls = { commands: [] as string[], notifications: [] as RecoveryNotification[], cancelled: [] as string[] };
   const failedOnce = new Set<string>();
   const activities: RecoveryActivities = {
-    ...createPlanActivities('examples'),
+    // Every real activity (AWS ones pointed nowhere: these tests never call them), then the scripted ones.
+    ...createActivities({
+      aws: createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
+      plansDir: 'examples',
+      notifications: {},
+    }),
     notify: (notification) => {
       calls.notifications.push(notification);
       return Promise.resolve({ channels: ['test'] });
