@@ -1,9 +1,22 @@
-import { Command, CommanderError } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { version } from '../package.json';
+import { cancelCommand } from './commands/cancel';
+import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/decide';
 import { docsCommand } from './commands/docs';
+import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
+import { REPORT_FORMATS, reportCommand } from './commands/report';
+import { startCommand, type StartOptions } from './commands/start';
+import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
-import { UsageError, type CommandResult } from './result';
+import { CommandFailure, UsageError, type CommandResult } from './result';
+
+/** Where the commands that talk to Temporal find it; shown under their --help. */
+const CONNECTION_HELP = `
+Temporal is found as the worker finds it: TEMPORAL_ADDRESS (default localhost:7233),
+TEMPORAL_NAMESPACE (default "default"), TEMPORAL_API_KEY or TEMPORAL_TLS_*, or a TEMPORAL_PROFILE
+of ~/.config/temporalio/temporal.toml; recoveries start on task queue RECOVERY_TASK_QUEUE
+(default "recovery-engine").`;
 
 /** The `recovery` command line; each action returns a CommandResult and prints nothing itself. */
 export function createProgram(run: (result: Promise<CommandResult>) => void): Command {
@@ -34,6 +47,93 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .requiredOption('-o, --out <dir>', 'output folder; runbooks go to <dir>/<plan>/<scenario>.md')
     .action((file: string, options: { out: string }) => run(docsCommand(file, options)));
 
+  program
+    .command('start')
+    .description('Start a recovery of a scenario of a plan; with --wait, follow it to the end and print its report')
+    .argument(
+      '<plan>',
+      "a plan name of the worker's plans directory (e.g. agama), or a plan file (.yaml/.yml or a path)",
+    )
+    .option('-s, --scenario <name>', 'scenario to recover (default for a plan file: its only one)')
+    .option('--incident <id>', 'incident id: names the recovery, and the RTO clock starts at its detection')
+    .option('--detected-at <iso>', 'when the incident was detected (default: now)')
+    .option('--target-time <iso>', 'point in time to restore data to (default: the latest recovery point)')
+    .option('--auto-approve', 'approve every gate automatically: for drills and tests, never for a real incident')
+    .option('--wait', 'show progress until the recovery is over, then its report; exit 1 unless it succeeded')
+    .option('--json', 'machine-readable output: {"workflowId","runId"}, or with --wait the final report')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((plan: string, options: StartOptions) =>
+      run(startCommand(plan, { ...options, live: options.json ? process.stderr : process.stdout })),
+    );
+
+  program
+    .command('status')
+    .description('Show where a recovery stands: RTO, components and steps, and what waits for a person')
+    .argument('<id>', 'recovery (workflow) id')
+    .option('--json', 'the progress object (without a worker: what the server knows)')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((id: string, options: { json?: boolean }) => run(statusCommand(id, options)));
+
+  program
+    .command('approve')
+    .description('Approve a gate of a running recovery, so the component behind it starts')
+    .argument('<id>', 'recovery (workflow) id')
+    .argument('<gate>', 'the gate: the id of the component that waits for approval')
+    .option('--by <name>', 'who approves, for the record (default: $USER)')
+    .option('--comment <text>', 'why, for the record')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((id: string, gate: string, options: { by?: string; comment?: string; json?: boolean }) =>
+      run(approveCommand(id, gate, options)),
+    );
+
+  program
+    .command('resolve')
+    .description(
+      'Decide for a component whose step keeps failing: retry it, skip it (done by hand), or abort the recovery',
+    )
+    .argument('<id>', 'recovery (workflow) id')
+    .argument('<component>', 'the component that waits for a decision')
+    .addArgument(new Argument('<action>', 'retry, skip or abort').choices(RESOLVE_ACTIONS))
+    .option('--by <name>', 'who decides, for the record (default: $USER)')
+    .option('--comment <text>', 'why, for the record')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', CONNECTION_HELP)
+    .action(
+      (id: string, component: string, action: string, options: { by?: string; comment?: string; json?: boolean }) =>
+        run(resolveCommand(id, component, action, options)),
+    );
+
+  program
+    .command('cancel')
+    .description('Cancel a running recovery: running steps stop, nothing new starts, the record is kept')
+    .argument('<id>', 'recovery (workflow) id')
+    .option('--reason <text>', "why, for the workflow's history")
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((id: string, options: { reason?: string; json?: boolean }) => run(cancelCommand(id, options)));
+
+  program
+    .command('report')
+    .description('Print the report of a recovery: objectives against what was achieved, and the actual timeline')
+    .argument('<id>', 'recovery (workflow) id')
+    .addOption(
+      new Option('--format <format>', 'Markdown with a Mermaid gantt, or JSON').choices(REPORT_FORMATS).default('md'),
+    )
+    .option('--json', 'same as --format json')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((id: string, options: { format?: string; json?: boolean }) => run(reportCommand(id, options)));
+
+  program
+    .command('list')
+    .description('List recent recoveries, newest first, by their search attributes')
+    .addOption(new Option('--status <status>', 'only recoveries in this status').choices(RECOVERY_STATUSES))
+    .option('--plan <name>', 'only recoveries of this plan')
+    .option('--limit <n>', 'at most this many', '20')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', CONNECTION_HELP)
+    .action((options: { status?: string; plan?: string; limit?: string; json?: boolean }) => run(listCommand(options)));
+
   return program;
 }
 
@@ -54,6 +154,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
+    }
+    if (error instanceof CommandFailure) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
     }
     process.stderr.write(
       `internal error (a bug in recovery, please report it):\n${(error as Error).stack ?? String(error)}\n`,

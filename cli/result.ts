@@ -13,3 +13,11 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** Something other than the user's input stopped the command (Temporal unreachable, no worker): exit code 1 and the message, no stack trace. */
+export class CommandFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}

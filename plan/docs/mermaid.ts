@@ -12,7 +12,7 @@ const TIER_TITLES: Record<string, string> = {
 };
 
 /** Mermaid ids must be plain words. */
-const nodeId = (id: string) => `c_${id.replace(/[^a-zA-Z0-9]/g, '_')}`;
+export const nodeId = (id: string) => `c_${id.replace(/[^a-zA-Z0-9]/g, '_')}`;
 /** Mermaid labels cannot hold double quotes. */
 const label = (text: string) => text.replace(/"/g, "'");
 
@@ -68,8 +68,8 @@ export function dependencyFlowchart(analysis: ScenarioAnalysis, components: Read
   return lines.join('\n');
 }
 
-/** Minutes from the start as a Mermaid date on a fixed day (the diagram shows hours only). */
-function at(minute: number): string {
+/** Minutes from the start as a Mermaid date on a fixed day (the diagram shows hours only); `dateFormat YYYY-MM-DD HH:mm`. */
+export function ganttDate(minute: number): string {
   const total = Math.round(minute);
   const day = 1 + Math.floor(total / 1440);
   const hh = String(Math.floor((total % 1440) / 60)).padStart(2, '0');
@@ -96,11 +96,13 @@ export function timelineGantt(analysis: ScenarioAnalysis): string {
       section = title;
     }
     const tags = [critical.has(t.component) ? 'crit' : undefined, nodeId(t.component)].filter(Boolean).join(', ');
-    lines.push(`  ${t.component} :${tags}, ${at(t.startMinute)}, ${Math.max(1, Math.round(t.estimateMinutes))}m`);
+    lines.push(
+      `  ${t.component} :${tags}, ${ganttDate(t.startMinute)}, ${Math.max(1, Math.round(t.estimateMinutes))}m`,
+    );
   }
   lines.push(
     '  section Objective',
-    `  RTO ${formatMinutes(analysis.rtoMinutes)} :milestone, crit, rto, ${at(analysis.rtoMinutes)}, 0m`,
+    `  RTO ${formatMinutes(analysis.rtoMinutes)} :milestone, crit, rto, ${ganttDate(analysis.rtoMinutes)}, 0m`,
   );
   return lines.join('\n');
 }
