@@ -1,3 +1,4 @@
+import { cancellationSignal } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 
 /**
@@ -15,6 +16,17 @@ const NON_RETRYABLE = new Set([
   'ResourceNotFoundException',
   'BackupNotFoundException',
   'TableNotFoundException',
+  'DBInstanceNotFoundFault',
+  'InvalidRestoreFault',
+  'PointInTimeRestoreNotEnabledFault',
+  'NoSuchBucket',
+  'BucketAlreadyExists',
+  'NoSuchHostedZone',
+  'NoSuchHealthCheck',
+  'InvalidChangeBatch',
+  'InvalidInput',
+  'NotFound',
+  'InvalidBucketName',
 ]);
 
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation']);
@@ -42,4 +54,22 @@ export function awsFailure(error: unknown, what: string, permission?: string): E
     return ApplicationFailure.nonRetryable(`${what}: ${error.name}: ${error.message}`, error.name);
   }
   return error;
+}
+
+/**
+ * Runs one AWS call of an activity: a cancelled activity stays cancelled (the call is aborted), any
+ * other error goes through awsFailure, naming the operation and, on access denied, the permission.
+ */
+export async function awsCall<T>(
+  what: string,
+  permission: string,
+  run: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const signal = cancellationSignal();
+  try {
+    return await run(signal);
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw awsFailure(error, what, permission);
+  }
 }

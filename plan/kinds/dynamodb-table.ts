@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RestoreTableToPointInTimeInput } from '../../activities/dynamodb-pitr';
 import { dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('dynamodb-table', {
@@ -29,13 +30,27 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
   tier: 'data',
   defaultEstimate: '1h',
   schema,
+  permissions: [
+    'dynamodb:DescribeBackup',
+    'dynamodb:RestoreTableFromBackup',
+    'dynamodb:RestoreTableToPointInTime',
+    'dynamodb:DescribeTable',
+    'dynamodb:Scan',
+    // AWS requires these on the target table of any restore.
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:Query',
+    'dynamodb:BatchWriteItem',
+  ],
   steps(c, { mode, targetTime, drillSuffix }) {
     const target = mode === 'drill' ? `${c.tableName}${drillSuffix}` : (c.targetTableName ?? `${c.tableName}-restored`);
     const aws = `aws dynamodb --region ${c.region}`;
     const restore =
       c.restoreFrom === 'backup'
         ? `${aws} restore-table-from-backup --target-table-name ${sh(target)} --backup-arn ${sh(c.backupArn ?? '<BACKUP_ARN>')}`
-        : `${aws} restore-table-to-point-in-time --source-table-name ${sh(c.tableName)} --target-table-name ${sh(target)} --restore-date-time ${sh(targetTime)}`;
+        : `${aws} restore-table-to-point-in-time --source-table-name ${sh(c.tableName)} --target-table-name ${sh(target)} ${targetTime === 'latest' ? '--use-latest-restorable-time' : `--restore-date-time ${sh(targetTime)}`}`;
     return [
       {
         id: 'restore',
@@ -52,14 +67,27 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
                 profile: 'long' as const,
               },
             }
-          : {}),
+          : c.restoreFrom === 'pitr'
+            ? {
+                automation: {
+                  activity: 'restoreDynamoDbTableToPointInTime' as const,
+                  input: {
+                    sourceTableName: c.tableName,
+                    targetTableName: target,
+                    region: c.region,
+                    targetTime,
+                  } satisfies RestoreTableToPointInTimeInput,
+                  profile: 'long' as const,
+                },
+              }
+            : {}),
       },
       {
         id: 'wait-active',
         title: 'Wait until the restored table is ACTIVE',
         does: 'Large tables take from minutes to hours.',
         command: `${aws} wait table-exists --table-name ${sh(target)}`,
-        ...(c.restoreFrom === 'backup' ? { automation: { coveredBy: 'restore' } } : {}),
+        automation: { coveredBy: 'restore' }, // both restore activities wait for ACTIVE and count the items
         validate: `${aws} describe-table --table-name ${sh(target)} --query 'Table.[TableStatus,ItemCount,RestoreSummary]'`,
       },
       {
@@ -67,7 +95,7 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
         title: 'Count the items and sample a few',
         does: 'The count is compared with the source (or the backup) and sampled items are read.',
         command: `${aws} scan --table-name ${sh(target)} --select COUNT`,
-        ...(c.restoreFrom === 'backup' ? { automation: { coveredBy: 'restore' } } : {}),
+        automation: { coveredBy: 'restore' }, // both restore activities wait for ACTIVE and count the items
         validate: `${aws} describe-table --table-name ${sh(c.tableName)} --query Table.ItemCount   # about the same count (ItemCount is refreshed every ~6 hours)`,
       },
       ...(mode === 'recover' && c.cutover === 'manual'

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RdsRestoreInput, RdsSource } from '../../activities/rds';
 import { dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('rds-instance', {
@@ -34,6 +35,13 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
   tier: 'data',
   defaultEstimate: '1h',
   schema,
+  permissions: [
+    'rds:DescribeDBInstances',
+    'rds:DescribeDBInstanceAutomatedBackups',
+    'rds:RestoreDBInstanceToPointInTime',
+    'rds:AddTagsToResource',
+    'rds:ModifyDBInstance',
+  ],
   steps(c, { mode, targetTime, drillSuffix }) {
     const aws = `aws rds --region ${c.region}`;
     const source = c.instanceId;
@@ -55,6 +63,17 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         `until [ "$(${aws} describe-db-instances --db-instance-identifier ${sh(to)} --query 'DBInstances[0].DBInstanceStatus' --output text 2>/dev/null)" = available ]; do sleep 30; done`,
       ].join('\n');
     const deleteTarget = `${aws} delete-db-instance --db-instance-identifier ${sh(target)} --skip-final-snapshot`;
+    /** Names the source in every activity's input: the restored instance is tagged with it, and checked against it. */
+    const from: RdsSource = {
+      sourceInstanceId: source,
+      region: c.region,
+      ...(crossRegion ? { sourceRegion: c.sourceRegion } : {}),
+    };
+    const checkSource = {
+      activity: 'checkRdsRestoreSource' as const,
+      input: { ...from, targetTime },
+      profile: 'short' as const,
+    };
 
     const steps = [
       crossRegion
@@ -66,6 +85,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
               '.[DBInstanceAutomatedBackupsArn,Status,RestoreWindow.EarliestTime,RestoreWindow.LatestTime]',
             ),
             validate: `${replicated(' | [0].RestoreWindow')}   # EarliestTime ≤ ${targetTime} ≤ LatestTime`,
+            automation: checkSource,
           }
         : {
             id: 'check-source',
@@ -73,6 +93,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
             does: `The target time must lie between the earliest automated backup of ${source} and its LatestRestorableTime, usually about five minutes ago.`,
             command: `${aws} describe-db-instances --db-instance-identifier ${sh(source)} --query 'DBInstances[0].[DBInstanceStatus,LatestRestorableTime,BackupRetentionPeriod,DBInstanceClass,MultiAZ]'`,
             validate: `${aws} describe-db-instance-automated-backups --db-instance-identifier ${sh(source)} --query 'DBInstanceAutomatedBackups[0].RestoreWindow'   # EarliestTime ≤ ${targetTime} ≤ LatestTime`,
+            automation: checkSource,
           },
       {
         id: 'restore',
@@ -101,11 +122,22 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
                 `  --vpc-security-group-ids ${fromSource('DBInstances[0].VpcSecurityGroups[].VpcSecurityGroupId')} \\`,
                 `  --db-parameter-group-name ${fromSource('DBInstances[0].DBParameterGroups[0].DBParameterGroupName')} \\`,
               ]),
-          `  --restore-time ${sh(targetTime)}`,
+          targetTime === 'latest' ? '  --use-latest-restorable-time' : `  --restore-time ${sh(targetTime)}`,
         ].join('\n'),
         validate: `${aws} describe-db-instances --db-instance-identifier ${sh(target)} --query 'DBInstances[0].DBInstanceStatus'   # "creating"`,
         rollback:
           mode === 'drill' ? `${deleteTarget}   # tears the drill instance down once the drill is over` : deleteTarget,
+        automation: {
+          activity: 'restoreRdsInstanceToPointInTime' as const,
+          input: {
+            ...from,
+            targetInstanceId: target,
+            targetTime,
+            ...(c.instanceClass ? { instanceClass: c.instanceClass } : {}),
+            ...(c.subnetGroup ? { subnetGroup: c.subnetGroup } : {}),
+          } satisfies RdsRestoreInput,
+          profile: 'short' as const,
+        },
       },
       {
         id: 'wait-available',
@@ -113,6 +145,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         does: 'Replaying the logs takes from minutes to hours. The waiter gives up after 30 minutes: run it again until it returns.',
         command: `${aws} wait db-instance-available --db-instance-identifier ${sh(target)}`,
         validate: `${describe(target)}   # available, with an endpoint address and port`,
+        automation: {
+          activity: 'waitForRdsInstanceAvailable' as const,
+          input: { instanceId: target, region: c.region },
+          profile: 'long' as const,
+        },
       },
       {
         id: 'validate',
@@ -120,6 +157,12 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         does: `Compare ${target}'s settings with the source's, then connect to its endpoint with the database client and count the rows of a few key tables.`,
         command: `${aws} describe-db-instances --db-instance-identifier ${sh(target)} --query 'DBInstances[0].{status:DBInstanceStatus,endpoint:Endpoint.Address,class:DBInstanceClass,multiAZ:MultiAZ,securityGroups:VpcSecurityGroups[].VpcSecurityGroupId,parameterGroups:DBParameterGroups[].DBParameterGroupName}'`,
         validate: `${describe(target)}   # available; row counts of key tables are those expected at ${targetTime}`,
+        // Checks status, endpoint and settings, and reports the recovery point; row counts need the database's own client.
+        automation: {
+          activity: 'validateRdsInstance' as const,
+          input: { ...from, instanceId: target },
+          profile: 'short' as const,
+        },
       },
     ];
     if (mode === 'drill') return steps;
@@ -134,6 +177,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
               command: rename(source, aside),
               validate: `${describe(aside)}   # available`,
               rollback: rename(aside, source),
+              automation: {
+                activity: 'renameRdsInstanceAside' as const,
+                input: { ...from, asideInstanceId: aside, restoredInstanceId: target },
+                profile: 'long' as const,
+              },
             },
             {
               id: 'rename-restored',
@@ -142,6 +190,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
               command: rename(target, source),
               validate: `${describe(source)}   # available, at the old endpoint address`,
               rollback: `${rename(source, target)}\n${rename(aside, source)}`,
+              automation: {
+                activity: 'renameRestoredRdsInstance' as const,
+                input: { ...from, restoredInstanceId: target },
+                profile: 'long' as const,
+              },
             },
           ]
         : [
@@ -172,6 +225,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
             'fi',
           ].join('\n'),
           validate: `${aws} describe-db-instances --db-instance-identifier ${sh(renamed ? source : target)} --query 'DBInstances[0].[MultiAZ,DBInstanceStatus]'   # same MultiAZ as the source once the modification ends`,
+          automation: {
+            activity: 'matchRdsMultiAz' as const,
+            input: { ...from, instanceId: renamed ? source : target, referenceInstanceId: renamed ? aside : source },
+            profile: 'short' as const,
+          },
         };
     // Renames need an available instance, so a Multi-AZ conversion waits until after them.
     return crossRegion ? [...steps, settings, ...cutover] : [...steps, ...cutover, settings];

@@ -1,0 +1,194 @@
+/**
+ * DynamoDB point-in-time recovery into a new table, idempotent like the restore from a backup
+ * (activities/dynamodb-restore.ts): a retry never restores twice, and a table that was not restored
+ * from the source is never touched.
+ */
+import {
+  DescribeTableCommand,
+  PointInTimeRecoveryUnavailableException,
+  InvalidRestoreTimeException,
+  ResourceNotFoundException,
+  RestoreTableToPointInTimeCommand,
+  ScanCommand,
+  TableAlreadyExistsException,
+  type TableDescription,
+} from '@aws-sdk/client-dynamodb';
+import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AwsClients } from './aws-clients';
+import { awsCall } from './aws-errors';
+import { heartbeatWhile } from './heartbeat';
+
+export interface RestoreTableToPointInTimeInput {
+  sourceTableName: string;
+  targetTableName: string;
+  region?: string;
+  /** ISO-8601 time to restore to, or `latest` for the latest restorable time (about 5 minutes ago). */
+  targetTime: string;
+}
+
+export interface RestoreTableToPointInTimeResult {
+  tableName: string;
+  tableArn: string;
+  sourceTableName: string;
+  /** False when an earlier attempt had already restored the table: nothing was restored twice. */
+  restoredNow: boolean;
+  /** Items counted in the restored table (a full scan). */
+  itemCount: number;
+  /** Items in the source table as DynamoDB last recorded them (refreshed about every 6 hours). */
+  sourceItemCount?: number;
+  /** The time restored to: the recovery point of this restore. */
+  recoveryPoint?: string;
+}
+
+// Bound: the static factory uses `this`.
+const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
+/** The name of a table in its ARN (`arn:aws:dynamodb:<region>:<account>:table/<name>`). */
+const tableNameOf = (arn: string | undefined) => /:table\/([^/]+)$/.exec(arn ?? '')?.[1];
+
+export function createDynamoDbPitrActivities(
+  aws: AwsClients,
+  { pollIntervalMs = 20_000, maxWaitMs = 6 * 3600_000 } = {},
+) {
+  async function describeTable(region: string | undefined, tableName: string): Promise<TableDescription | undefined> {
+    const { Table } = await awsCall(
+      `describe DynamoDB table ${tableName}`,
+      'dynamodb:DescribeTable',
+      async (abortSignal) => {
+        try {
+          return await aws.dynamodb(region).send(new DescribeTableCommand({ TableName: tableName }), { abortSignal });
+        } catch (error) {
+          if (error instanceof ResourceNotFoundException) return { Table: undefined };
+          throw error;
+        }
+      },
+    );
+    return Table;
+  }
+
+  /** Polls until the table is ACTIVE, heartbeating its status; ends on cancellation. */
+  async function waitActive(what: string, region: string | undefined, tableName: string): Promise<TableDescription> {
+    const signal = cancellationSignal();
+    const deadline = Date.now() + maxWaitMs;
+    let status = 'unknown';
+    const poll = async () => {
+      for (;;) {
+        const table = await describeTable(region, tableName);
+        status = table?.TableStatus ?? 'not visible yet';
+        if (table && status === 'ACTIVE') return table;
+        heartbeat({ phase: 'waiting for ACTIVE', tableName, status });
+        if (Date.now() > deadline)
+          throw nonRetryable(`${what}: still ${status} after ${maxWaitMs / 3600_000}h`, 'WaitTimedOut');
+        try {
+          await sleep(pollIntervalMs, undefined, { signal });
+        } catch {
+          throw signal.reason;
+        }
+      }
+    };
+    return heartbeatWhile(poll(), () => ({ phase: 'waiting for ACTIVE', tableName, status }));
+  }
+
+  /** Counts items with a paginated COUNT scan, heartbeating after each page. */
+  async function countItems(region: string | undefined, tableName: string): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, never> | undefined;
+    do {
+      const page = await awsCall(`count the items of DynamoDB table ${tableName}`, 'dynamodb:Scan', (abortSignal) =>
+        aws
+          .dynamodb(region)
+          .send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: startKey }), {
+            abortSignal,
+          }),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey as typeof startKey;
+      heartbeat({ phase: 'counting items', counted: count });
+    } while (startKey);
+    return count;
+  }
+
+  return {
+    /**
+     * Restores a table to a point in time into a new table, waits until it is ACTIVE and counts its
+     * items. When the target already exists and was restored from the source table (an earlier
+     * attempt got that far), it is not restored again; any other table is never touched.
+     */
+    async restoreDynamoDbTableToPointInTime(
+      input: RestoreTableToPointInTimeInput,
+    ): Promise<RestoreTableToPointInTimeResult> {
+      const { sourceTableName: source, targetTableName: target, region } = input;
+      const what = `restore DynamoDB table ${target} from ${source} to ${input.targetTime}`;
+      const time = input.targetTime === 'latest' ? 'latest' : new Date(input.targetTime);
+      if (time !== 'latest' && Number.isNaN(time.getTime()))
+        throw nonRetryable(
+          `${what}: targetTime "${input.targetTime}" is neither "latest" nor an ISO-8601 time`,
+          'InvalidTargetTime',
+        );
+      if (source === target) throw nonRetryable(`${what}: the target is the source itself`, 'TargetIsSource');
+
+      let restoredNow = false;
+      const existing = await describeTable(region, target);
+      let sourceTable: TableDescription | undefined;
+      if (existing) {
+        if (tableNameOf(existing.RestoreSummary?.SourceTableArn) !== source)
+          throw nonRetryable(
+            `${what}: table ${target} already exists and was not restored from ${source}; ` +
+              'choose another targetTableName, or delete that table if it is a leftover',
+            'TargetTableExists',
+          );
+        log.info('Target table already restored from the source by an earlier attempt; not restoring again', {
+          target,
+        });
+      } else {
+        sourceTable = await describeTable(region, source);
+        if (!sourceTable) throw nonRetryable(`${what}: source table ${source} does not exist`, 'SourceTableNotFound');
+        try {
+          await awsCall(what, 'dynamodb:RestoreTableToPointInTime', (abortSignal) =>
+            aws.dynamodb(region).send(
+              new RestoreTableToPointInTimeCommand({
+                SourceTableName: source,
+                TargetTableName: target,
+                ...(time === 'latest' ? { UseLatestRestorableTime: true } : { RestoreDateTime: time }),
+              }),
+              { abortSignal },
+            ),
+          );
+          restoredNow = true;
+          log.info('Restore started', { target, source, targetTime: input.targetTime });
+        } catch (error) {
+          // A lost response of an earlier attempt: the restore is under way; the check above decides next time.
+          if (error instanceof TableAlreadyExistsException)
+            throw ApplicationFailure.retryable(
+              `${what}: the table appeared while restoring; checking its source on retry`,
+              'TableAppeared',
+            );
+          if (error instanceof PointInTimeRecoveryUnavailableException)
+            throw nonRetryable(
+              `${what}: point-in-time recovery is not enabled on ${source}: ${error.message}`,
+              error.name,
+            );
+          // AWS says TableNotFoundException (made non-retryable by awsFailure), moto SourceTableNotFoundException.
+          if ((error as Error).name === 'SourceTableNotFoundException')
+            throw nonRetryable(`${what}: source table ${source} does not exist`, 'SourceTableNotFound');
+          if (error instanceof InvalidRestoreTimeException) throw nonRetryable(`${what}: ${error.message}`, error.name);
+          throw error;
+        }
+      }
+
+      const table = await waitActive(what, region, target);
+      const itemCount = await countItems(region, target);
+      sourceTable ??= await describeTable(region, source);
+      return {
+        tableName: target,
+        tableArn: table.TableArn ?? '',
+        sourceTableName: source,
+        restoredNow,
+        itemCount,
+        sourceItemCount: sourceTable?.ItemCount,
+        recoveryPoint: (table.RestoreSummary?.RestoreDateTime ?? (time === 'latest' ? undefined : time))?.toISOString(),
+      };
+    },
+  };
+}
