@@ -1,9 +1,13 @@
 import type { AwsClients } from './aws-clients';
+import { createDynamoDbPitrActivities } from './dynamodb-pitr';
 import { createDynamoDbRestoreActivities } from './dynamodb-restore';
 import { httpCheck } from './http-check';
 import { createNotifyActivities, type NotificationChannels } from './notify';
 import { createPlanActivities } from './plans';
+import { createRdsActivities } from './rds';
+import { createRoute53Activities } from './route53';
 import { runCommand } from './run-command';
+import { createS3RestoreActivities } from './s3-restore';
 
 /** What activities need from the outside world; the worker builds it, tests build it against emulators. */
 export interface ActivityDependencies {
@@ -17,6 +21,10 @@ export interface ActivityDependencies {
 export function createActivities({ aws, plansDir, notifications }: ActivityDependencies) {
   return {
     ...createDynamoDbRestoreActivities(aws),
+    ...createDynamoDbPitrActivities(aws),
+    ...createRdsActivities(aws),
+    ...createS3RestoreActivities(aws),
+    ...createRoute53Activities(aws),
     ...createPlanActivities(plansDir),
     ...createNotifyActivities(aws, notifications),
     runCommand,

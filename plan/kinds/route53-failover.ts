@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { componentSchema, sh, type KindDefinition } from './define';
+import { componentSchema, sh, type KindDefinition, type RunbookStep } from './define';
 
 const endpoint = z
   .object({
@@ -25,13 +25,35 @@ export const schema = componentSchema('route53-failover', {
 export type Route53FailoverComponent = z.infer<typeof schema>;
 type Endpoint = z.infer<typeof endpoint>;
 
+/** One failover record as Route 53's API takes it (and the AWS CLI's --change-batch JSON). */
+export interface FailoverRecordSet {
+  Name: string;
+  Type: 'A' | 'AAAA' | 'CNAME';
+  SetIdentifier: string;
+  Failover: 'PRIMARY' | 'SECONDARY';
+  TTL: number;
+  ResourceRecords: { Value: string }[];
+  HealthCheckId?: string;
+}
+
+export interface FailoverChangeBatch {
+  Comment: string;
+  Changes: { Action: 'UPSERT'; ResourceRecordSet: FailoverRecordSet }[];
+}
+
 /**
  * The change batch that makes Route 53 serve `serve` as the PRIMARY record and `standby` as the
  * SECONDARY one. Each record keeps its SetIdentifier and failover role; values and health checks move.
+ * The runbook's manual command and the engine's activity send this very batch.
  */
-function changeBatch(c: Route53FailoverComponent, serve: Endpoint, standby: Endpoint, comment: string): string {
+export function failoverChangeBatch(
+  c: Route53FailoverComponent,
+  serve: Endpoint,
+  standby: Endpoint,
+  comment: string,
+): FailoverChangeBatch {
   const record = (setIdentifier: string, failover: 'PRIMARY' | 'SECONDARY', target: Endpoint) => ({
-    Action: 'UPSERT',
+    Action: 'UPSERT' as const,
     ResourceRecordSet: {
       Name: c.recordName,
       Type: c.recordType,
@@ -42,17 +64,13 @@ function changeBatch(c: Route53FailoverComponent, serve: Endpoint, standby: Endp
       ...(target.healthCheckId ? { HealthCheckId: target.healthCheckId } : {}),
     },
   });
-  return JSON.stringify(
-    {
-      Comment: comment,
-      Changes: [
-        record(c.primary.setIdentifier, 'PRIMARY', serve),
-        record(c.secondary.setIdentifier, 'SECONDARY', standby),
-      ],
-    },
-    null,
-    2,
-  );
+  return {
+    Comment: comment,
+    Changes: [
+      record(c.primary.setIdentifier, 'PRIMARY', serve),
+      record(c.secondary.setIdentifier, 'SECONDARY', standby),
+    ],
+  };
 }
 
 /** Route 53 failover records flipped between the primary and the secondary region. */
@@ -63,21 +81,38 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
   tier: 'traffic',
   defaultEstimate: '10m',
   schema,
+  permissions: [
+    'route53:ListResourceRecordSets',
+    'route53:GetHealthCheckStatus',
+    'route53:ChangeResourceRecordSets',
+    'route53:GetChange',
+  ],
   steps(c, { mode, drillSuffix }) {
     const toSecondary = c.failoverTo === 'secondary';
     const [serve, standby] = toSecondary ? [c.secondary, c.primary] : [c.primary, c.secondary];
-    const batch = changeBatch(
+    const changeBatch = failoverChangeBatch(
       c,
       serve,
       standby,
       `${c.id}: ${toSecondary ? 'fail over' : 'fail back'} ${c.recordName} to ${serve.setIdentifier}`,
     );
-    const undo = changeBatch(
-      c,
-      standby,
-      serve,
-      `${c.id}: undo, serve ${c.recordName} from ${standby.setIdentifier} again`,
+    const batch = JSON.stringify(changeBatch, null, 2);
+    const undo = JSON.stringify(
+      failoverChangeBatch(
+        c,
+        standby,
+        serve,
+        `${c.id}: undo, serve ${c.recordName} from ${standby.setIdentifier} again`,
+      ),
+      null,
+      2,
     );
+    // Read-only: the records named by the batch, compared with it; never changes anything.
+    const inspect = {
+      activity: 'checkRoute53Failover' as const,
+      input: { hostedZoneId: c.hostedZoneId, changeBatch },
+      profile: 'short' as const,
+    };
     const zone = `--hosted-zone-id ${c.hostedZoneId}`;
     const changeIdFile = `/tmp/${c.id}-change-id`;
     const change = (json: string) =>
@@ -88,13 +123,14 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
     const authoritative = `$(aws route53 get-hosted-zone --id ${c.hostedZoneId} --query 'DelegationSet.NameServers[0]' --output text)`;
     const dig = `dig +short ${sh(c.recordName)} ${c.recordType} @${authoritative}`;
 
-    const steps = [
+    const steps: RunbookStep[] = [
       {
         id: 'inspect',
         title: 'Show the failover records as they are now',
         does: `Lists the PRIMARY and SECONDARY ${c.recordType} records of ${c.recordName}: which value each carries, with which health check.`,
         command: records(''),
         validate: `${records('.[SetIdentifier,Failover,ResourceRecords[0].Value,HealthCheckId]')} --output text   # ${c.primary.setIdentifier} PRIMARY and ${c.secondary.setIdentifier} SECONDARY; note the value PRIMARY carries now`,
+        automation: inspect,
       },
       ...(serve.healthCheckId
         ? [
@@ -104,6 +140,11 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
               does: `Traffic must only move to an endpoint that answers: Route 53's checkers of ${serve.setIdentifier} (${serve.value}) should report success.`,
               command: `aws route53 get-health-check-status --health-check-id ${sh(serve.healthCheckId)} --query 'HealthCheckObservations[].[Region,StatusReport.Status]' --output text`,
               validate: `aws route53 get-health-check-status --health-check-id ${sh(serve.healthCheckId)} --query 'HealthCheckObservations[].StatusReport.Status' --output text | tr '\\t' '\\n' | grep -c '^Success'   # most of the checkers`,
+              automation: {
+                activity: 'checkRoute53Failover' as const,
+                input: { hostedZoneId: c.hostedZoneId, healthCheckId: serve.healthCheckId },
+                profile: 'short' as const,
+              },
             },
           ]
         : []),
@@ -119,6 +160,8 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
           does: `A drill never changes DNS. A recovery sends this batch with \`aws route53 change-resource-record-sets ${zone} --change-batch file://${batchFile}\`: ${c.primary.setIdentifier} (PRIMARY) would carry ${serve.value}, ${c.secondary.setIdentifier} (SECONDARY) ${standby.value}.`,
           command: `cat > ${sh(batchFile)} <<'EOF'\n${batch}\nEOF\njq . ${sh(batchFile)}`,
           validate: `jq -r '.Changes[].ResourceRecordSet | [.Failover, .ResourceRecords[0].Value] | @tsv' ${sh(batchFile)}   # PRIMARY ${serve.value}, SECONDARY ${standby.value}`,
+          // inspect compared the records with this very batch, without sending it.
+          automation: { coveredBy: 'inspect' },
         },
         {
           id: 'validate',
@@ -126,6 +169,8 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
           does: `Nothing was changed: the zone's name server still answers with the value PRIMARY carries (SECONDARY's if PRIMARY is unhealthy).`,
           command: dig,
           validate: `${records('.[Failover,ResourceRecords[0].Value]')} --output text   # the answer above is the PRIMARY value noted in inspect`,
+          // A drill sends no change, so the records inspect read are still the ones served.
+          automation: { coveredBy: 'inspect' },
         },
       ];
     }
@@ -142,6 +187,16 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
         command: change(batch),
         validate: `cat ${sh(changeIdFile)}   # /change/C…`,
         rollback: change(undo),
+        // Sends nothing when the records already carry these values; waits for INSYNC and reads them back.
+        automation: {
+          activity: 'changeRoute53Failover',
+          input: {
+            hostedZoneId: c.hostedZoneId,
+            changeBatch,
+            ...(serve.healthCheckId ? { healthCheckId: serve.healthCheckId } : {}),
+          },
+          profile: 'short',
+        },
       },
       {
         id: 'wait-insync',
@@ -149,6 +204,7 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
         does: 'Usually within 60 seconds.',
         command: `aws route53 wait resource-record-sets-changed --id "$(cat ${sh(changeIdFile)})"`,
         validate: `aws route53 get-change --id "$(cat ${sh(changeIdFile)})" --query 'ChangeInfo.Status' --output text   # INSYNC`,
+        automation: { coveredBy: 'change' },
       },
       {
         id: 'validate',
@@ -156,6 +212,8 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
         does: `The zone's name server answers ${serve.value} at once; other resolvers once their cached answer expires (TTL ${c.ttl}s).`,
         command: dig,
         validate: `${answers(serve.value)}   # ${serve.value}`,
+        // change reads the records back from Route 53 after INSYNC; resolvers' caches are not checked.
+        automation: { coveredBy: 'change' },
       },
     ];
   },

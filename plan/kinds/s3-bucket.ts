@@ -71,8 +71,26 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
   tier: 'data',
   defaultEstimate: '30m',
   schema,
+  permissions: [
+    's3:GetBucketVersioning',
+    's3:ListBucket',
+    's3:ListBucketVersions',
+    's3:GetObjectVersion',
+    's3:GetObjectVersionTagging',
+    's3:PutObject',
+    's3:PutObjectTagging',
+    's3:DeleteObject',
+    's3:CreateBucket',
+    's3:PutBucketVersioning',
+  ],
   steps(c, { mode, targetTime, drillSuffix }) {
     const prefix = c.prefix ?? '';
+    /** The engine's restore of this component: the same key-by-key decisions as the jq programs below. */
+    const restore = (more: Record<string, unknown>) => ({
+      activity: 'restoreS3Objects' as const,
+      input: { bucket: c.bucket, region: c.region, ...(c.prefix ? { prefix: c.prefix } : {}), targetTime, ...more },
+      profile: 'long' as const,
+    });
     /** Working files of one bucket: its listing, the generated commands. */
     const files = (name: string) => ({
       listing: `/tmp/${name}-versions.json`,
@@ -94,19 +112,22 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
       `aws s3 ls ${sh(`s3://${bucket}/${prefix}`)} --recursive --region ${region} | wc -l`;
     const sameCount = (bucket: string, region: string, listing: string) =>
       `test $(${countNow(bucket, region)}) -eq $(${jq(COUNT_AT_TARGET)} ${sh(listing)}) && echo equal   # equal: as many keys as existed at ${targetTime}`;
-    const checkVersioning = (bucket: string, region: string) => ({
+    const checkVersioning = (bucket: string, region: string): RunbookStep => ({
       id: 'check-versioning',
       title: 'Check that the bucket is versioned',
       does: `Only a versioned bucket keeps the object versions current at ${targetTime}. The commands below need the AWS CLI and jq.`,
       command: `aws s3api --region ${region} get-bucket-versioning --bucket ${sh(bucket)}`,
       validate: `aws s3api --region ${region} get-bucket-versioning --bucket ${sh(bucket)} --query Status --output text   # Enabled (or Suspended: older versions are still there)`,
+      automation: { activity: 'checkS3Bucket', input: { bucket, region }, profile: 'short' },
     });
-    const listVersions = (bucket: string, region: string, listing: string) => ({
+    /** The listing and the plan are what the restore activity does first, in memory. */
+    const listVersions = (bucket: string, region: string, listing: string, coveredBy: string): RunbookStep => ({
       id: 'list-versions',
       title: `List every version and delete marker${prefix ? ' under the prefix' : ''}`,
       does: `Saves the version history of ${bucket}${prefix ? ` under ${prefix}` : ''} to a file; the next steps work out from it what to change.`,
       command: list(bucket, region, listing),
       validate: `jq '[.Versions[]?, .DeleteMarkers[]?] | length' ${sh(listing)}   # how many versions and delete markers were listed`,
+      automation: { coveredBy },
     });
     /** The in-place restore of `bucket`, with an undo generated from the listings before and after. */
     const restoreInPlace = (
@@ -117,13 +138,14 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
       const target = { bucket, region, dst: bucket };
       return {
         check: checkVersioning(bucket, region),
-        list: listVersions(bucket, region, f.listing),
+        list: listVersions(bucket, region, f.listing, 'restore'),
         plan: {
           id: 'plan-restore',
           title: 'Work out, key by key, what to change',
           does: `For each key changed after ${targetTime}: delete the delete markers written since when that alone brings back the version current then, otherwise copy that version over the current one; delete keys created since. Every change adds a version or removes a marker, so nothing is lost.`,
           command: `${jq(RESTORE_IN_PLACE, target)} ${sh(f.listing)} > ${sh(f.script)}`,
           validate: `wc -l < ${sh(f.script)}; head -n 20 ${sh(f.script)}   # review the commands before running them`,
+          automation: { coveredBy: 'restore' },
         },
         restore: {
           id: 'restore',
@@ -138,6 +160,8 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
             `${jq(UNDO, target, `--slurpfile before ${sh(f.listing)}`)} ${sh(f.after)} > ${sh(f.undo)}`,
             `sh -ex ${sh(f.undo)}`,
           ].join('\n'),
+          // Copies back instead of removing delete markers: every change is a new version, which replication carries.
+          automation: restore({}),
         },
       };
     };
@@ -148,7 +172,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
       const teardown = `aws s3 rb ${sh(`s3://${drillBucket}`)} --force --region ${c.region}`;
       return [
         checkVersioning(c.bucket, c.region),
-        listVersions(c.bucket, c.region, f.listing),
+        listVersions(c.bucket, c.region, f.listing, 'copy'),
         {
           id: 'create-drill-bucket',
           title: 'Create the drill bucket',
@@ -156,6 +180,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
           command: `aws s3api --region ${c.region} create-bucket --bucket ${sh(drillBucket)}${c.region === 'us-east-1' ? '' : ` --create-bucket-configuration LocationConstraint=${c.region}`}`,
           validate: `aws s3api --region ${c.region} head-bucket --bucket ${sh(drillBucket)}   # exits 0`,
           rollback: `${teardown}   # tears the drill bucket down once the drill is over`,
+          automation: { coveredBy: 'copy' },
         },
         {
           id: 'plan-copy',
@@ -163,6 +188,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
           does: `Writes one copy-object per key that existed at ${targetTime}, copying the version current then into ${drillBucket}.`,
           command: `${jq(COPY_INTO, { bucket: c.bucket, region: c.region, dst: drillBucket })} ${sh(f.listing)} > ${sh(f.script)}`,
           validate: `wc -l < ${sh(f.script)}; head -n 20 ${sh(f.script)}   # every line copies into ${drillBucket}`,
+          automation: { coveredBy: 'copy' },
         },
         {
           id: 'copy',
@@ -171,6 +197,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
           command: `sh -ex ${sh(f.script)}`,
           validate: sameCount(drillBucket, c.region, f.listing),
           rollback: teardown,
+          automation: restore({ mode: 'drill', drillSuffix }),
         },
         ...(c.replica
           ? [
@@ -180,6 +207,15 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
                 does: `${c.replica.bucket} (${c.replica.region}) is what a recovery restores when ${c.region} is down; a drill only reads it.`,
                 command: `aws s3api --region ${c.replica.region} get-bucket-versioning --bucket ${sh(c.replica.bucket)} --query Status --output text\n${countNow(c.replica.bucket, c.replica.region)}\n${countNow(c.bucket, c.region)}`,
                 validate: `${countNow(c.replica.bucket, c.replica.region)}   # Enabled, and as many keys as the primary, give or take the replication lag`,
+                automation: {
+                  activity: 'checkS3Bucket' as const,
+                  input: {
+                    ...c.replica,
+                    ...(c.prefix ? { prefix: c.prefix } : {}),
+                    compareWith: { bucket: c.bucket, region: c.region },
+                  },
+                  profile: 'short' as const,
+                },
               },
             ]
           : []),
@@ -200,6 +236,8 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
         command: [replica.list.command, replica.plan.command, replica.restore.command].join('\n'),
         validate: replica.restore.validate,
         rollback: replica.restore.rollback,
+        // Runs after the in-place restore too: it does nothing while the primary bucket answers.
+        automation: restore({ source: 'replica', replica: c.replica, skipIfPrimaryAnswers: true }),
       },
     ];
   },
