@@ -235,7 +235,7 @@ describe('recovery operations (time-skipping server)', () => {
 
       const { code, stdout, stderr } = await waiting;
       assert.equal(code, 0, stderr);
-      assert.match(stdout, /^\[\+\d+s\] running \(projected \S+ of 4h\): db needs-operator \(run\), app pending$/m);
+      assert.match(stdout, /^\[\+\d+s\] waiting \(projected \S+ of 4h\): db needs-operator \(run\), app pending$/m);
       assert.ok(
         stdout.includes(
           `  db stopped at step "run": CommandFailed: fail-once:db failed on purpose\n    decide: recovery resolve ${id} db retry|skip|abort\n`,
@@ -438,7 +438,7 @@ describe('recovery list, and starts that start nothing (dev server)', () => {
             'cli-list-gate',
             'full-restore',
             'INC-L2',
-            'running',
+            'waiting',
             'running',
           ],
           ['recovery-cli-list-full-restore-INC-L1', 'cli-list', 'full-restore', 'INC-L1', 'succeeded', 'completed'],
@@ -453,6 +453,11 @@ describe('recovery list, and starts that start nothing (dev server)', () => {
         ['recovery-cli-list-gate-full-restore-INC-L2'],
       );
       assert.deepEqual(await list('--plan', 'cli-list', '--status', 'running'), []);
+      assert.deepEqual(
+        (await list('--status', 'waiting')).map((r) => r.workflowId),
+        ['recovery-cli-list-gate-full-restore-INC-L2'],
+        'the recoveries that need a person',
+      );
       assert.equal((await list('--limit', '1')).length, 1);
 
       const text = await recovery(['list']);
