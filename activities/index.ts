@@ -1,6 +1,7 @@
 import type { AwsClients } from './aws-clients';
 import { createDynamoDbPitrActivities } from './dynamodb-pitr';
 import { createDynamoDbRestoreActivities } from './dynamodb-restore';
+import { createEcsActivities } from './ecs';
 import { httpCheck } from './http-check';
 import { createNotifyActivities, type NotificationChannels } from './notify';
 import { createPlanActivities } from './plans';
@@ -25,6 +26,7 @@ export function createActivities({ aws, plansDir, notifications }: ActivityDepen
     ...createRdsActivities(aws),
     ...createS3RestoreActivities(aws),
     ...createRoute53Activities(aws),
+    ...createEcsActivities(aws),
     ...createPlanActivities(plansDir),
     ...createNotifyActivities(aws, notifications),
     runCommand,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { EcsDeployInput, EcsDrillInput, EcsServiceRef } from '../../activities/ecs';
 import { componentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('ecs-service', {
@@ -31,6 +32,16 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
   tier: (c) => (c.stateful ? 'stateful-app' : 'stateless-app'),
   defaultEstimate: '15m',
   schema,
+  // No iam:PassRole: the drill's CreateService passes no `role` (only allowed with a load balancer,
+  // which a drill copy never has); the task definition's roles were passed when it was registered.
+  permissions: [
+    'ecs:DescribeServices',
+    'ecs:DescribeTaskDefinition',
+    'ecs:ListTagsForResource',
+    'ecs:TagResource',
+    'ecs:UpdateService',
+    'ecs:CreateService',
+  ],
   steps(c, { mode, drillSuffix }) {
     const aws = `aws ecs --region ${c.region}`;
     const cluster = `--cluster ${sh(c.cluster)}`;
@@ -40,6 +51,17 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
     const stable = (service: string) =>
       `${aws} describe-services ${cluster} --services ${sh(service)} --query "services[0].[runningCount,desiredCount,length(deployments),deployments[?status=='PRIMARY'] | [0].rolloutState]" --output text   # running = desired, 1 deployment, COMPLETED`;
     const waitDoes = 'The waiter gives up after 10 minutes: run it again while tasks are still starting.';
+    const ref = (service: string): EcsServiceRef => ({ cluster: c.cluster, service, region: c.region });
+    const describeAutomation = {
+      activity: 'describeEcsService' as const,
+      input: { ...ref(c.service) },
+      profile: 'short' as const,
+    };
+    const waitAutomation = (service: string) => ({
+      activity: 'waitForEcsServiceStable' as const,
+      input: { ...ref(service) },
+      profile: 'long' as const,
+    });
 
     const checkTaskDefinition = c.taskDefinition
       ? [
@@ -49,6 +71,11 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
             does: `Task definitions are regional and can be deregistered: ${c.taskDefinition} must be ACTIVE in ${c.region}. If it is missing or INACTIVE, register it again from its saved JSON with \`${aws} register-task-definition --cli-input-json file://<TASK_DEFINITION_JSON>\` and deploy the revision it prints.`,
             command: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.[taskDefinitionArn,status]' --output text`,
             validate: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.status' --output text   # ACTIVE`,
+            automation: {
+              activity: 'checkEcsTaskDefinition' as const,
+              input: { taskDefinition: c.taskDefinition, region: c.region },
+              profile: 'short' as const,
+            },
           },
         ]
       : [];
@@ -65,6 +92,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
           does: `${c.service} is only read: the drill copies its task definition and network settings.`,
           command: describe(c.service),
           validate: `${aws} describe-services ${cluster} --services ${sh(c.service)} --query 'services[0].status' --output text   # ACTIVE`,
+          automation: describeAutomation,
         },
         ...checkTaskDefinition,
         {
@@ -78,6 +106,17 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
           ].join('\n'),
           validate: `${aws} describe-services ${cluster} --services ${sh(drill)} --query 'services[0].status' --output text   # ACTIVE`,
           rollback: `${teardown}   # tears the drill service down once the drill is over`,
+          automation: {
+            activity: 'createEcsDrillService' as const,
+            input: {
+              cluster: c.cluster,
+              region: c.region,
+              sourceService: c.service,
+              drillService: drill,
+              ...(c.taskDefinition ? { taskDefinition: c.taskDefinition } : {}),
+            } satisfies EcsDrillInput,
+            profile: 'short' as const,
+          },
         },
         {
           id: 'wait-stable',
@@ -85,6 +124,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
           does: `Its task starts, passes its health checks and keeps running. ${waitDoes}`,
           command: waitStable(drill),
           validate: stable(drill),
+          automation: waitAutomation(drill),
         },
       ];
     }
@@ -103,6 +143,8 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
         does: `Saves what runs now to ${saved}: a rollback returns to it.`,
         command: `${aws} describe-services ${cluster} --services ${sh(c.service)} --query 'services[0].[taskDefinition,desiredCount]' --output text | tee ${sh(saved)}`,
         validate: `cat ${sh(saved)}   # a task definition ARN and a count`,
+        // The activity's result, kept in the recovery's history, is the record a rollback returns to.
+        automation: describeAutomation,
       },
       ...checkTaskDefinition,
       {
@@ -112,6 +154,15 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
         command: update,
         validate: `${describe(c.service)}   # a new PRIMARY deployment, IN_PROGRESS`,
         rollback: `read -r TASK_DEFINITION DESIRED_COUNT < ${sh(saved)}\n${aws} update-service ${cluster} --service ${sh(c.service)} --task-definition "$TASK_DEFINITION" --desired-count "$DESIRED_COUNT"`,
+        automation: {
+          activity: 'deployEcsService' as const,
+          input: {
+            ...ref(c.service),
+            ...(c.taskDefinition ? { taskDefinition: c.taskDefinition } : {}),
+            ...(c.desiredCount !== undefined ? { desiredCount: c.desiredCount } : {}),
+          } satisfies EcsDeployInput,
+          profile: 'short' as const,
+        },
       },
       {
         id: 'wait-stable',
@@ -119,6 +170,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
         does: `The new tasks pass their health checks and the old ones are drained. ${waitDoes}`,
         command: waitStable(c.service),
         validate: stable(c.service),
+        automation: waitAutomation(c.service),
       },
     ];
   },
