@@ -14,7 +14,7 @@ import type { RecoveryActivities } from '../activities';
 import type { RecoveryNotification } from '../activities/notify';
 import { analyzeScenario } from '../plan/analysis';
 import { parseDuration } from '../plan/duration';
-import { estimateOf, isStateful, kindOf, type Component, type StepContext } from '../plan/kinds';
+import { DRILL_SUFFIX, estimateOf, isStateful, kindOf, type Component, type StepContext } from '../plan/kinds';
 import { formatMinutes } from '../plan/rpo';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
 import { componentRecoveryWorkflow, componentWorkflowId, type ComponentRunResult } from './component';
@@ -46,7 +46,6 @@ const { loadRecoveryPlan, notify } = proxyActivities<RecoveryActivities>({
 /** Fractions of the RTO budget at which everyone hears where the recovery stands. */
 export const RTO_THRESHOLDS = [0.5, 0.75, 0.9, 1] as const;
 
-const DRILL_SUFFIX = '-drill';
 const minutesOf = (duration: string) => parseDuration(duration)! / 60_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 

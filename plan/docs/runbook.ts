@@ -1,12 +1,12 @@
 import type { ScenarioAnalysis } from '../analysis';
-import { estimateOf, kindOf, type Component, type StepContext } from '../kinds';
+import { DRILL_SUFFIX, estimateOf, kindOf, type Component, type StepContext } from '../kinds';
 import { OBJECTIVES_HEADER, objectivesRows } from '../objectives-table';
 import { formatMinutes } from '../rpo';
 import type { RecoveryPlan } from '../schema/plan';
 import { dependencyFlowchart, timelineGantt } from './mermaid';
 
 /** Placeholders the engineer replaces when following a runbook by hand. */
-export const DOC_CONTEXT = { targetTime: '<TARGET_TIME>', drillSuffix: '-drill' } as const;
+export const DOC_CONTEXT = { targetTime: '<TARGET_TIME>', drillSuffix: DRILL_SUFFIX } as const;
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const table = (header: string[], rows: string[][]) =>

@@ -52,6 +52,9 @@ export interface StepAutomation {
   profile: 'short' | 'long';
 }
 
+/** Suffix of every resource a drill creates: `orders-prod` is drilled as `orders-prod-drill`. */
+export const DRILL_SUFFIX = '-drill';
+
 /** What a runbook depends on besides the component. */
 export interface StepContext {
   mode: 'recover' | 'drill';

@@ -16,7 +16,7 @@ import * as wait from './wait';
 import type { KindDefinition, Tier } from './define';
 
 export type { KindDefinition, RunbookStep, StepContext, Tier } from './define';
-export { TIERS } from './define';
+export { DRILL_SUFFIX, TIERS } from './define';
 
 /** Every kind a plan may use. A new kind is one file in this folder plus a line here. */
 export const componentSchema = z.discriminatedUnion('kind', [
