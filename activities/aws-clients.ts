@@ -14,6 +14,12 @@ export interface AwsSettings {
   endpoint?: string;
   /** Region used when a step names none. Default: the SDK's (`AWS_REGION`, profile). */
   region?: string;
+  /**
+   * Attempts per AWS call before the activity's own retry takes over. During a regional outage AWS
+   * throttles hard; five SDK attempts with backoff ride that out better than the SDK's default three.
+   * @default 5
+   */
+  maxAttempts?: number;
 }
 
 /** AWS SDK v3 clients, one per service and region, created on first use and reused. */

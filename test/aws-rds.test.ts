@@ -4,7 +4,6 @@
  * that stays `creating`, access denied, throttling, replicated backups) are mocked, and say so.
  */
 import {
-  CreateDBInstanceCommand,
   DBInstanceNotFoundFault,
   DescribeDBInstanceAutomatedBackupsCommand,
   DescribeDBInstancesCommand,
@@ -27,6 +26,7 @@ import type { MotoServer } from '../toolchain/moto-server';
 import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { runActivity } from './helpers/activity';
+import { createRdsInstance } from './helpers/aws-fixtures';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
 type Rds = ReturnType<typeof createRdsActivities>;
@@ -156,7 +156,7 @@ describe('rds-instance activities (moto)', () => {
   });
 
   it('never touches an instance it did not restore, nor one another recovery left behind', async () => {
-    await createInstance(aws, 'orders-prod-restored');
+    await createRdsInstance(aws, 'orders-prod-restored');
     await assert.rejects(
       restore(),
       nonRetryable('TargetInstanceExists', 'orders-prod-restored', 'was not restored from orders-prod'),
@@ -495,23 +495,7 @@ describe('rds-instance recovery through the engine (dev server + moto)', () => {
 
 /** The production instance of the incident: PostgreSQL with automated backups kept 7 days. */
 function createSource(aws: AwsClients, extra: { MultiAZ?: boolean } = {}) {
-  return createInstance(aws, 'orders-prod', [{ Key: 'team', Value: 'shop' }], extra);
-}
-
-async function createInstance(aws: AwsClients, id: string, tags: { Key: string; Value: string }[] = [], extra = {}) {
-  await aws.rds().send(
-    new CreateDBInstanceCommand({
-      DBInstanceIdentifier: id,
-      DBInstanceClass: 'db.t3.micro',
-      Engine: 'postgres',
-      MasterUsername: 'orders',
-      MasterUserPassword: 'not-a-secret-moto-only',
-      AllocatedStorage: 20,
-      BackupRetentionPeriod: 7,
-      Tags: tags,
-      ...extra,
-    }),
-  );
+  return createRdsInstance(aws, 'orders-prod', [{ Key: 'team', Value: 'shop' }], extra);
 }
 
 async function listInstances(aws: AwsClients): Promise<string[]> {

@@ -1,9 +1,6 @@
 /** Route 53 failover for real on moto, states moto cannot produce mocked, and a gated recovery on the dev server. */
 import {
   ChangeResourceRecordSetsCommand,
-  CreateHealthCheckCommand,
-  CreateHostedZoneCommand,
-  DeleteHostedZoneCommand,
   GetChangeCommand,
   GetHealthCheckStatusCommand,
   ListResourceRecordSetsCommand,
@@ -31,6 +28,7 @@ import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { approveUpdate } from '../workflows/messages';
 import { runActivity } from './helpers/activity';
+import { createHealthCheck, createHostedZone as createZone } from './helpers/aws-fixtures';
 import { progressWhen, testPlan } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
@@ -417,26 +415,3 @@ describe('Route 53 failover behind an approval (dev server + moto)', () => {
     assert.equal(report.gates[0]!.by, 'sre-on-call');
   });
 });
-
-/** A hosted zone with an id like AWS's (Z…), which plans require; moto draws ids from A-Z and 0-9. */
-async function createZone(aws: AwsClients): Promise<string> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const { HostedZone } = await aws
-      .route53()
-      .send(new CreateHostedZoneCommand({ Name: 'example.com', CallerReference: `test-${Date.now()}-${attempt}` }));
-    const id = HostedZone!.Id!.replace('/hostedzone/', '');
-    if (id.startsWith('Z')) return id;
-    await aws.route53().send(new DeleteHostedZoneCommand({ Id: id }));
-  }
-  throw new Error('moto gave no hosted zone id starting with Z in 1000 attempts');
-}
-
-async function createHealthCheck(aws: AwsClients, ip: string): Promise<string> {
-  const { HealthCheck } = await aws.route53().send(
-    new CreateHealthCheckCommand({
-      CallerReference: `hc-${ip}-${Date.now()}`,
-      HealthCheckConfig: { Type: 'HTTP', IPAddress: ip, Port: 80, ResourcePath: '/health' },
-    }),
-  );
-  return HealthCheck!.Id!;
-}
