@@ -3,9 +3,11 @@ import { version } from '../package.json';
 import { cancelCommand } from './commands/cancel';
 import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/decide';
 import { docsCommand } from './commands/docs';
+import { iamCommand } from './commands/iam';
 import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
 import { REPORT_FORMATS, reportCommand } from './commands/report';
+import { schedulesApplyCommand, type SchedulesApplyOptions } from './commands/schedules';
 import { startCommand, type StartOptions } from './commands/start';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
@@ -46,6 +48,32 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .argument('<plan>', 'plan file (YAML)')
     .requiredOption('-o, --out <dir>', 'output folder; runbooks go to <dir>/<plan>/<scenario>.md')
     .action((file: string, options: { out: string }) => run(docsCommand(file, options)));
+
+  program
+    .command('iam')
+    .description('Print the least-privilege IAM policy of the worker that recovers a plan (every scenario, or one)')
+    .argument('<plan>', 'plan file (YAML)')
+    .option('-s, --scenario <name>', 'only what this scenario needs (default: every scenario)')
+    .option('--json', 'the policy document only')
+    .action((file: string, options: { scenario?: string; json?: boolean }) => run(iamCommand(file, options)));
+
+  const schedules = program.command('schedules').description("Put a plan's backup schedules into effect");
+  schedules
+    .command('apply')
+    .description("Create or update AWS Backup backup plans from the backup schedules of the plan's AWS data components")
+    .argument('<plan>', 'plan file (YAML)')
+    .option('--aws', 'apply them as AWS Backup backup plans, one per region (required: the only target so far)')
+    .option('--vault <name>', 'backup vault of the rules, created when missing', 'Default')
+    .option('--copy-to-region <region>', 'copy every snapshot to this region (with --copy-vault)')
+    .option('--copy-vault <name>', 'backup vault to copy into, created when missing (with --copy-to-region)')
+    .option('--backup-role <arn>', "role AWS Backup assumes (default: the account's AWSBackupDefaultServiceRole)")
+    .option('--dry-run', 'only read, and say what would change')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nAWS credentials and region come from the standard chain (environment, profile, role); AWS_ENDPOINT_URL is honoured.',
+    )
+    .action((file: string, options: SchedulesApplyOptions) => run(schedulesApplyCommand(file, options)));
 
   program
     .command('start')
