@@ -16,15 +16,16 @@ import { stepEventSignal } from './messages';
 import type { StepEvent, StepStatus } from './progress';
 
 /**
- * Calls that finish in minutes: a few quick retries, then an operator decides. Errors retrying
- * cannot fix (bad configuration, access denied) are non-retryable and go to the operator at once.
+ * Calls that finish in minutes: about a minute and a half of retries (an outage brings resets and
+ * throttling that pass), then an operator decides. Errors retrying cannot fix (bad configuration,
+ * access denied) are non-retryable and go to the operator at once.
  */
 const short = proxyActivities<RecoveryActivities>({
   startToCloseTimeout: '15m',
   // On abort or cancellation, wait until the activity confirms it stopped, so the record is true.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   heartbeatTimeout: '1m',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 3 },
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
 /** Restores and other waits of hours: they heartbeat, so a dead worker is noticed in minutes, not hours. */
