@@ -1,6 +1,7 @@
 import { toolchainOf, type Toolchain } from '.';
 import { toolchainCacheDir } from './cache';
 import { installMoto } from './moto';
+import { findTofu, installTofu } from './opentofu';
 import { findTemporalCli, installTemporalCli } from './temporal-cli';
 import { installTestServer, measureTestServerStart } from './test-server';
 import { TOOLCHAIN_VERSIONS } from './versions';
@@ -68,7 +69,18 @@ export async function ensureToolchain(report: EnsureReporter, cacheDir = toolcha
     () => installMoto(cacheDir, report.say),
     (install) => install.python,
   );
-  return toolchainOf(cacheDir, cli.path, testServer, moto);
+  const tofu = await timed(
+    report,
+    `OpenTofu ${TOOLCHAIN_VERSIONS.opentofu} (built from the Go module proxy)`,
+    async () =>
+      (await findTofu(cacheDir)) ?? {
+        path: await installTofu(cacheDir, report.say),
+        from: 'installed' as const,
+      },
+    ({ path, from }) =>
+      `${path} (${from === 'installed' ? 'built now' : from === 'PATH' ? 'found on PATH' : 'found in the cache'})`,
+  );
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path);
 }
 
 /** Prints each step, its progress and its duration to the console. */

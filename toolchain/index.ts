@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { toolchainCacheDir } from './cache';
 import { ToolchainError } from './errors';
 import { readMotoInstall } from './moto';
+import { findTofu } from './opentofu';
 import { findTemporalCli } from './temporal-cli';
 import { findJava, javaIdentity, readTestServerInstall } from './test-server';
 
@@ -18,6 +19,8 @@ export interface Toolchain {
   motoPython: string;
   /** Launcher run by `motoPython`: `<launcher> <host> <port>`. */
   motoLauncher: string;
+  /** OpenTofu `tofu`, at the pinned version: from PATH or built into the cache. */
+  tofu: string;
 }
 
 export const MOTO_LAUNCHER = join(__dirname, 'moto_server.py');
@@ -27,13 +30,17 @@ export async function locateToolchain(cacheDir = toolchainCacheDir()): Promise<T
   const cli = await findTemporalCli(cacheDir);
   const testServer = readTestServerInstall(cacheDir, await javaIdentity(findJava()));
   const moto = readMotoInstall(cacheDir);
-  const missing = [!cli && 'the Temporal CLI', !testServer && 'the time-skipping test server', !moto && 'moto'].filter(
-    Boolean,
-  );
-  if (!cli || !testServer || !moto) {
+  const tofu = await findTofu(cacheDir);
+  const missing = [
+    !cli && 'the Temporal CLI',
+    !testServer && 'the time-skipping test server',
+    !moto && 'moto',
+    !tofu && 'OpenTofu',
+  ].filter(Boolean);
+  if (!cli || !testServer || !moto || !tofu) {
     throw new ToolchainError(`Not installed in ${cacheDir}: ${missing.join(', ')}`, "run 'npm run bootstrap'");
   }
-  return toolchainOf(cacheDir, cli.path, testServer, moto);
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path);
 }
 
 export function toolchainOf(
@@ -41,6 +48,7 @@ export function toolchainOf(
   temporalCli: string,
   testServer: { executable: string },
   moto: { python: string },
+  tofu: string,
 ): Toolchain {
   return {
     cacheDir,
@@ -48,5 +56,6 @@ export function toolchainOf(
     testServer: testServer.executable,
     motoPython: moto.python,
     motoLauncher: MOTO_LAUNCHER,
+    tofu,
   };
 }

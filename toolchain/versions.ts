@@ -9,4 +9,9 @@ export const TOOLCHAIN_VERSIONS = {
   temporalTestServer: '1.38.0',
   /** `moto[server]` from PyPI: the AWS emulator. */
   moto: '5.2.5',
+  /**
+   * OpenTofu, built from the Go module proxy (its `replace` directive rules out `go install`): runs
+   * the terraform kind's tests with built-in resources only.
+   */
+  opentofu: 'v1.10.10',
 } as const;
