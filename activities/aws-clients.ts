@@ -1,5 +1,8 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -39,6 +42,10 @@ export function createAwsClients(settings: AwsSettings = {}) {
     sns: (region = settings.region) => client('sns', region, (config) => new SNSClient(config)),
     rds: (region = settings.region) => client('rds', region, (config) => new RDSClient(config)),
     ecs: (region = settings.region) => client('ecs', region, (config) => new ECSClient(config)),
+    cloudformation: (region = settings.region) =>
+      client('cloudformation', region, (config) => new CloudFormationClient(config)),
+    autoscaling: (region = settings.region) => client('autoscaling', region, (config) => new AutoScalingClient(config)),
+    elbv2: (region = settings.region) => client('elbv2', region, (config) => new ElasticLoadBalancingV2Client(config)),
     // Emulators and S3-compatible stores answer path-style requests only.
     s3: (region = settings.region) =>
       client('s3', region, (config) => new S3Client({ ...config, forcePathStyle: settings.endpoint !== undefined })),

@@ -1,4 +1,6 @@
 import type { AwsClients } from './aws-clients';
+import { createAutoScalingActivities } from './autoscaling';
+import { createCloudFormationActivities } from './cloudformation';
 import { createDynamoDbPitrActivities } from './dynamodb-pitr';
 import { createDynamoDbRestoreActivities } from './dynamodb-restore';
 import { createEcsActivities } from './ecs';
@@ -9,6 +11,7 @@ import { createRdsActivities } from './rds';
 import { createRoute53Activities } from './route53';
 import { runCommand } from './run-command';
 import { createS3RestoreActivities } from './s3-restore';
+import { createTerraformActivities, type TerraformBinaries } from './terraform';
 
 /** What activities need from the outside world; the worker builds it, tests build it against emulators. */
 export interface ActivityDependencies {
@@ -16,10 +19,12 @@ export interface ActivityDependencies {
   /** Where plans named in a recovery request are read from. */
   plansDir: string;
   notifications: NotificationChannels;
+  /** terraform / tofu executables; looked up on the worker's PATH when absent. */
+  binaries?: TerraformBinaries;
 }
 
 /** All activities, bound to their dependencies (samples-typescript's "activities with dependencies"). */
-export function createActivities({ aws, plansDir, notifications }: ActivityDependencies) {
+export function createActivities({ aws, plansDir, notifications, binaries }: ActivityDependencies) {
   return {
     ...createDynamoDbRestoreActivities(aws),
     ...createDynamoDbPitrActivities(aws),
@@ -27,8 +32,11 @@ export function createActivities({ aws, plansDir, notifications }: ActivityDepen
     ...createS3RestoreActivities(aws),
     ...createRoute53Activities(aws),
     ...createEcsActivities(aws),
+    ...createCloudFormationActivities(aws),
+    ...createAutoScalingActivities(aws),
     ...createPlanActivities(plansDir),
     ...createNotifyActivities(aws, notifications),
+    ...createTerraformActivities(binaries),
     runCommand,
     httpCheck,
   };

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { commandKind, schema as commandSchema } from '../plan/kinds/command';
 import type { KindDefinition, RunbookStep, StepContext } from '../plan/kinds/define';
+import { autoScalingGroupKind, schema as autoScalingGroupSchema } from '../plan/kinds/autoscaling-group';
+import { cloudFormationStackKind, schema as cloudFormationStackSchema } from '../plan/kinds/cloudformation-stack';
 import { dynamoDbTableKind, schema as dynamoDbTableSchema } from '../plan/kinds/dynamodb-table';
 import { ecsServiceKind, schema as ecsServiceSchema } from '../plan/kinds/ecs-service';
 import { gitRepoKind, schema as gitRepoSchema } from '../plan/kinds/git-repo';
@@ -87,6 +89,35 @@ const samples: Sample[] = [
     }),
     drillMentions: 'orders-api-drill',
     drillNever: [/update-service/, /delete-service .*--service orders-api(?!-drill)/],
+  },
+  {
+    kind: cloudFormationStackKind as unknown as KindDefinition,
+    component: cloudFormationStackSchema.parse({
+      kind: 'cloudformation-stack',
+      id: 'network',
+      stackName: 'shop-network',
+      region: 'eu-west-1',
+      templateFile: '/srv/infra/network.yaml',
+      parameters: { VpcCidr: '10.20.0.0/16', Environment: 'prod' },
+      capabilities: ['CAPABILITY_NAMED_IAM'],
+      action: 'recreate',
+    }),
+    drillMentions: 'shop-network-drill',
+    drillNever: [/--stack-name shop-network(?!-drill)/],
+  },
+  {
+    kind: autoScalingGroupKind as unknown as KindDefinition,
+    component: autoScalingGroupSchema.parse({
+      kind: 'autoscaling-group',
+      id: 'web',
+      groupName: 'shop-web',
+      region: 'eu-west-1',
+      minSize: 2,
+      maxSize: 8,
+      desiredCapacity: 4,
+      targetGroupArns: ['arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-web/0123456789abcdef'],
+    }),
+    drillNever: [/update-auto-scaling-group/],
   },
   {
     kind: route53FailoverKind as unknown as KindDefinition,

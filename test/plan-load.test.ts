@@ -37,7 +37,7 @@ describe('loading plans', () => {
       `${BROKEN}:11:31 components[0].backup.schedules[0].cron invalid cron expression: CronPattern: Invalid value for dayOfWeek: 8`,
       `${BROKEN}:12:31 components[0].backup.schedules[1].every a duration must be longer than zero`,
       `${BROKEN}:13:9 components[1].id duplicate component id "db" (also components[0]): give each component its own id`,
-      `${BROKEN}:14:11 components[1].kind unknown kind "mongodb": use one of rds-instance, dynamodb-table, s3-bucket, ecs-service, route53-failover, terraform, mysql, postgres, redis, influxdb, git-repo, http-check, command, wait ("command" for anything else)`,
+      `${BROKEN}:14:11 components[1].kind unknown kind "mongodb": use one of rds-instance, dynamodb-table, s3-bucket, ecs-service, cloudformation-stack, autoscaling-group, route53-failover, terraform, mysql, postgres, redis, influxdb, git-repo, http-check, command, wait ("command" for anything else)`,
       `${BROKEN}:20:16 components[2].dependsOn dependency cycle api -> web -> api: nothing in it could ever start; remove one of these dependencies`,
       `${BROKEN}:20:21 components[2].dependsOn[1] unknown component "queue" in dependsOn: use one of api, db, reindex, sessions, web`,
       `${BROKEN}:30:18 components[4].restoreFrom restoreFrom: backup needs backupArn: add the ARN of the backup, or use restoreFrom: pitr`,

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import * as autoScalingGroup from './autoscaling-group';
+import * as cloudFormationStack from './cloudformation-stack';
 import * as command from './command';
 import * as dynamoDbTable from './dynamodb-table';
 import * as ecsService from './ecs-service';
@@ -24,6 +26,8 @@ export const componentSchema = z.discriminatedUnion('kind', [
   dynamoDbTable.schema,
   s3Bucket.schema,
   ecsService.schema,
+  cloudFormationStack.schema,
+  autoScalingGroup.schema,
   route53Failover.schema,
   terraform.schema,
   mysql.schema,
@@ -44,6 +48,8 @@ const KINDS = [
   dynamoDbTable.dynamoDbTableKind,
   s3Bucket.s3BucketKind,
   ecsService.ecsServiceKind,
+  cloudFormationStack.cloudFormationStackKind,
+  autoScalingGroup.autoScalingGroupKind,
   route53Failover.route53FailoverKind,
   terraform.terraformKind,
   mysql.mysqlKind,

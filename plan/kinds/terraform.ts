@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TerraformInput, TerraformPlanInput } from '../../activities/terraform';
 import { componentSchema, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('terraform', {
@@ -28,6 +29,19 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
       ...c.varFiles.map((file) => `-var-file=${sh(file)}`),
       ...Object.entries(c.vars).map(([name, value]) => `-var ${sh(`${name}=${value}`)}`),
     ];
+    const ref = {
+      workingDir: c.workingDir,
+      binary: c.binary,
+      ...(c.workspace ? { workspace: c.workspace } : {}),
+    } satisfies TerraformInput;
+    const planInput = (lock: boolean) =>
+      ({
+        ...ref,
+        vars: c.vars,
+        varFiles: c.varFiles,
+        planFile,
+        ...(lock ? {} : { lock: false }),
+      }) satisfies TerraformPlanInput;
     const lock =
       'If it fails with "Error acquiring the state lock", another run holds the state: wait for it. Only a person who knows that no one else is running may release the lock, with `' +
       `${tf} force-unlock <LOCK_ID>\`.`;
@@ -39,6 +53,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
         does: `Installs the providers and modules of ${c.workingDir} and connects to its state backend. ${lock}`,
         command: `${cd}\n${tf} init -input=false`,
         validate: `${cd} && ${tf} validate   # "Success! The configuration is valid."`,
+        automation: { activity: 'terraformInit' as const, input: ref, profile: 'short' as const },
       },
       ...(c.workspace
         ? [
@@ -48,6 +63,11 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
               does: `The state of workspace ${c.workspace} is the one planned and applied.`,
               command: `${cd}\n${tf} workspace select ${sh(c.workspace)}`,
               validate: `${cd} && ${tf} workspace show   # ${c.workspace}`,
+              automation: {
+                activity: 'terraformSelectWorkspace' as const,
+                input: { ...ref, workspace: c.workspace },
+                profile: 'short' as const,
+              },
             },
           ]
         : []),
@@ -63,6 +83,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
           command: `${cd}\n${[tf, 'plan', '-input=false', '-lock=false', `-out=${planFile}`, ...inputs].join(' ')}`,
           validate: `${cd} && ls -l ${planFile}   # the saved plan`,
           rollback: `${cd} && rm -f ${planFile}`,
+          automation: { activity: 'terraformPlan' as const, input: planInput(false), profile: 'short' as const },
         },
         {
           id: 'show-plan',
@@ -70,6 +91,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
           does: 'For an intact environment the plan shows no changes; otherwise it lists what a recovery would create, change or destroy.',
           command: `${cd}\n${tf} show ${planFile}`,
           validate: `${cd} && ${tf} show -no-color ${planFile} | grep -E '^(Plan:|No changes)'   # "No changes." for an intact environment, or a Plan: line you can explain`,
+          automation: { coveredBy: 'plan' }, // the plan activity's result holds its summary line
         },
       ];
     }
@@ -83,6 +105,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
         command: `${cd}\n${[tf, 'plan', '-input=false', `-out=${planFile}`, ...inputs].join(' ')}`,
         validate: `${cd} && ${tf} show -no-color ${planFile} | grep -E '^(Plan:|No changes)|will be destroyed'   # review the actions; stop if it destroys anything that holds data`,
         rollback: `${cd} && rm -f ${planFile}   # nothing is changed until apply`,
+        automation: { activity: 'terraformPlan' as const, input: planInput(true), profile: 'short' as const },
       },
       {
         id: 'apply',
@@ -94,6 +117,8 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
           '# no automatic undo: check out the previous revision of the code and variables, then plan and apply again;',
           `# a resource that should not exist: ${tf} destroy -target=<ADDRESS>`,
         ].join('\n'),
+        // Applies the saved plan; a retry plans again and applies only if something is left to change.
+        automation: { activity: 'terraformApply' as const, input: planInput(true), profile: 'long' as const },
       },
       {
         id: 'outputs',
@@ -101,6 +126,8 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
         does: 'Endpoints and identifiers of what was created, for the steps that follow. The file holds sensitive outputs in clear text: keep it private and delete it when the recovery is over.',
         command: `${cd}\n(umask 077 && ${tf} output -json > recovery-outputs.json)`,
         validate: `jq 'keys' ${sh(`${c.workingDir}/recovery-outputs.json`)}`,
+        // The outputs go into the report, sensitive ones redacted; no file is written.
+        automation: { activity: 'terraformOutputs' as const, input: ref, profile: 'short' as const },
       },
     ];
   },
