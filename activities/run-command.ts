@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
-import { spawn } from 'node:child_process';
+import { runProcess } from './process';
 
 export interface RunCommandInput {
   /** Run by `bash -c`, in `workingDir` when given. */
@@ -15,8 +14,6 @@ export interface RunCommandResult {
   durationMs: number;
 }
 
-const TAIL_BYTES = 4_000;
-
 /**
  * Runs a plan's shell command. Heartbeats while it runs; on cancellation (abort, workflow cancel)
  * the whole process group gets SIGTERM, then SIGKILL. A non-zero exit fails the attempt with the
@@ -24,39 +21,9 @@ const TAIL_BYTES = 4_000;
  * must be idempotent: a retry after a crash runs them again.
  */
 export async function runCommand({ command, workingDir }: RunCommandInput): Promise<RunCommandResult> {
-  const started = Date.now();
-  const child = spawn('bash', ['-c', command], { cwd: workingDir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = '';
-  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-TAIL_BYTES));
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const interval = Math.max(1_000, Math.floor((activityInfo().heartbeatTimeoutMs ?? 30_000) / 3));
-  const beat = setInterval(() => heartbeat({ runningForMs: Date.now() - started }), interval);
-  const signal = cancellationSignal();
-  const stop = () => {
-    try {
-      process.kill(-child.pid!, 'SIGTERM');
-      setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGKILL'), 5_000).unref();
-    } catch {
-      // already gone
-    }
-  };
-  signal.addEventListener('abort', stop);
+  let run: Awaited<ReturnType<typeof runProcess>>;
   try {
-    const exitCode = await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
-    });
-    if (signal.aborted) throw signal.reason;
-    const result = { exitCode, outputTail: tail.trim(), durationMs: Date.now() - started };
-    if (exitCode !== 0) {
-      throw ApplicationFailure.retryable(
-        `command exited with status ${exitCode}: ${command}\n${result.outputTail.slice(-1_000)}`,
-        'CommandFailed',
-        result,
-      );
-    }
-    return result;
+    run = await runProcess('bash', ['-c', command], { cwd: workingDir });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw ApplicationFailure.nonRetryable(
@@ -65,8 +32,14 @@ export async function runCommand({ command, workingDir }: RunCommandInput): Prom
       );
     }
     throw error;
-  } finally {
-    clearInterval(beat);
-    signal.removeEventListener('abort', stop);
   }
+  const result = { exitCode: run.exitCode, outputTail: run.tail, durationMs: run.durationMs };
+  if (run.exitCode !== 0) {
+    throw ApplicationFailure.retryable(
+      `command exited with status ${run.exitCode}: ${command}\n${result.outputTail.slice(-1_000)}`,
+      'CommandFailed',
+      result,
+    );
+  }
+  return result;
 }

@@ -1,9 +1,9 @@
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { which } from '../toolchain/exec';
+import { runProcess, type ProcessRun } from './process';
 
 /** Where the worker finds the binaries; a missing one is looked up on PATH when a step needs it. */
 export interface TerraformBinaries {
@@ -55,15 +55,9 @@ export interface TerraformOutput {
 }
 
 export const REDACTED = '<sensitive>';
-const TAIL_BYTES = 4_000;
 const STDOUT_LIMIT = 32 * 1024 * 1024;
 
-interface Run {
-  exitCode: number;
-  stdout: string;
-  tail: string;
-  durationMs: number;
-}
+type Run = ProcessRun;
 
 /** The lines of "Lock Info:" in a state lock error, or undefined if `output` is not one. */
 export function parseLockError(output: string): { info: string; id?: string } | undefined {
@@ -148,43 +142,14 @@ export function createTerraformActivities(binaries: TerraformBinaries = {}) {
     };
     delete env.TF_WORKSPACE;
     if (options.workspaceEnv !== false && workspace) env.TF_WORKSPACE = workspace;
-    const started = Date.now();
-    const child = spawn(command, args, { cwd: workingDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let tail = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      const text = chunk.toString();
-      if (stdout.length < STDOUT_LIMIT) stdout += text;
-      tail = (tail + text).slice(-TAIL_BYTES);
+    // SIGTERM first on cancellation: terraform and tofu then stop gracefully and release the state lock.
+    return runProcess(command, args, {
+      cwd: workingDir,
+      env,
+      graceMs: 10_000,
+      stdoutLimit: STDOUT_LIMIT,
+      details: () => ({ command: `${binary} ${args[0]}` }),
     });
-    child.stderr.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-TAIL_BYTES)));
-    const interval = Math.max(1_000, Math.floor((activityInfo().heartbeatTimeoutMs ?? 30_000) / 3));
-    const beat = setInterval(
-      () => heartbeat({ command: `${binary} ${args[0]}`, runningForMs: Date.now() - started }),
-      interval,
-    );
-    const signal = cancellationSignal();
-    const stop = () => {
-      try {
-        // SIGTERM first: terraform and tofu then stop gracefully and release the state lock.
-        process.kill(-child.pid!, 'SIGTERM');
-        setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGKILL'), 10_000).unref();
-      } catch {
-        // already gone
-      }
-    };
-    signal.addEventListener('abort', stop);
-    try {
-      const exitCode = await new Promise<number>((resolve, reject) => {
-        child.once('error', reject);
-        child.once('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
-      });
-      if (signal.aborted) throw signal.reason;
-      return { exitCode, stdout, tail: tail.trim(), durationMs: Date.now() - started };
-    } finally {
-      clearInterval(beat);
-      signal.removeEventListener('abort', stop);
-    }
   }
 
   /** Fails the attempt: non-retryable for a held state lock, retryable otherwise. */
