@@ -36,6 +36,7 @@ import type { StepAutomation, StepContext } from '../plan/kinds/define';
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { startMoto } from './helpers/servers';
+import { nonRetryable } from './helpers/assertions';
 
 type Cfn = ReturnType<typeof createCloudFormationActivities>;
 
@@ -50,16 +51,6 @@ const envOf = (recovery = 'rec-1', run = 1) =>
     { logger: quiet },
   );
 const run = <I, R>(activity: (input: I) => Promise<R>, input: I, env = envOf()) => runActivity(activity, input, env);
-
-function nonRetryable(type: string, ...names: string[]) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ApplicationFailure, String(error));
-    assert.equal(error.type, type, error.message);
-    assert.equal(error.nonRetryable, true, error.message);
-    for (const name of names) assert.ok(error.message.includes(name), `"${error.message}" names ${name}`);
-    return true;
-  };
-}
 
 const TEMPLATE = JSON.stringify({
   AWSTemplateFormatVersion: '2010-09-09',

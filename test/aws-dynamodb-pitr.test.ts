@@ -16,7 +16,7 @@ import {
   UpdateContinuousBackupsCommand,
   type TableStatus,
 } from '@aws-sdk/client-dynamodb';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { mockClient } from 'aws-sdk-client-mock';
 import assert from 'node:assert/strict';
@@ -28,21 +28,11 @@ import { dynamoDbTableKind, schema as dynamoDbSchema } from '../plan/kinds/dynam
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { startMoto } from './helpers/servers';
+import { nonRetryable } from './helpers/assertions';
 
 /** Expected failures are asserted, not logged. */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const envOf = () => new MockActivityEnvironment({}, { logger: quiet });
-
-/** Asserts a non-retryable failure of `type` whose message contains every one of `names`. */
-function nonRetryable(type: string, ...names: string[]) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ApplicationFailure, String(error));
-    assert.equal(error.type, type, error.message);
-    assert.equal(error.nonRetryable, true);
-    for (const name of names) assert.ok(error.message.includes(name), `"${error.message}" names ${name}`);
-    return true;
-  };
-}
 
 const input: RestoreTableToPointInTimeInput = {
   sourceTableName: 'sessions',

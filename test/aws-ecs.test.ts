@@ -33,6 +33,7 @@ import { ecsServiceKind, schema as ecsSchema, type EcsServiceComponent } from '.
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { startMoto } from './helpers/servers';
+import { nonRetryable } from './helpers/assertions';
 
 type Ecs = ReturnType<typeof createEcsActivities>;
 
@@ -52,17 +53,6 @@ const envOf = (recovery = 'rec-1', run = 1) =>
   );
 
 const run = <I, R>(activity: (input: I) => Promise<R>, input: I, env = envOf()) => runActivity(activity, input, env);
-
-/** Asserts a non-retryable failure of `type` whose message contains every one of `names`. */
-function nonRetryable(type: string, ...names: string[]) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ApplicationFailure, String(error));
-    assert.equal(error.type, type, error.message);
-    assert.equal(error.nonRetryable, true, error.message);
-    for (const name of names) assert.ok(error.message.includes(name), `"${error.message}" names ${name}`);
-    return true;
-  };
-}
 
 const component = (settings: Partial<EcsServiceComponent> = {}) =>
   ecsSchema.parse({

@@ -28,6 +28,7 @@ import { recoveryWorkflow } from '../workflows';
 import { runActivity } from './helpers/activity';
 import { createRdsInstance } from './helpers/aws-fixtures';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
+import { nonRetryable } from './helpers/assertions';
 
 type Rds = ReturnType<typeof createRdsActivities>;
 
@@ -45,17 +46,6 @@ const envOf = (recovery = 'rec-1', run = 1) =>
 
 /** Runs an activity in a (quiet) activity context, as the worker would. */
 const run = <I, R>(activity: (input: I) => Promise<R>, input: I, env = envOf()) => runActivity(activity, input, env);
-
-/** Asserts a non-retryable failure of `type` whose message contains every one of `names`. */
-function nonRetryable(type: string, ...names: string[]) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ApplicationFailure, String(error));
-    assert.equal(error.type, type, error.message);
-    assert.equal(error.nonRetryable, true);
-    for (const name of names) assert.ok(error.message.includes(name), `"${error.message}" names ${name}`);
-    return true;
-  };
-}
 
 const restoreInput: RdsRestoreInput = {
   sourceInstanceId: 'orders-prod',
