@@ -10,12 +10,10 @@
  */
 import {
   AccessDeniedException,
-  CreateClusterCommand,
   CreateServiceCommand,
   DescribeServicesCommand,
   ListServicesCommand,
   ListTagsForResourceCommand,
-  RegisterTaskDefinitionCommand,
   TagResourceCommand,
   UpdateServiceCommand,
   type Deployment,
@@ -34,6 +32,7 @@ import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { startMoto } from './helpers/servers';
 import { nonRetryable } from './helpers/assertions';
+import { createEcsService } from './helpers/aws-fixtures';
 
 type Ecs = ReturnType<typeof createEcsActivities>;
 
@@ -533,27 +532,11 @@ describe('ecs-service activities (mocked AWS)', () => {
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders-api/0123456789abcdef';
 
 /** The incident's production service: orders-api:1, one task behind a load balancer, tagged by its team. */
-async function createProduction(aws: AwsClients) {
-  const ecs = aws.ecs();
-  await ecs.send(new CreateClusterCommand({ clusterName: 'prod' }));
-  for (const version of ['1.0', '1.1'])
-    await ecs.send(
-      new RegisterTaskDefinitionCommand({
-        family: 'orders-api',
-        containerDefinitions: [{ name: 'api', image: `registry.example.com/orders-api:${version}`, memory: 512 }],
-      }),
-    );
-  await ecs.send(
-    new CreateServiceCommand({
-      cluster: 'prod',
-      serviceName: 'orders-api',
-      taskDefinition: 'orders-api:1',
-      desiredCount: 1,
-      launchType: 'EC2',
-      loadBalancers: [{ targetGroupArn: TARGET_GROUP, containerName: 'api', containerPort: 8080 }],
-      tags: [{ key: 'team', value: 'shop' }],
-    }),
-  );
+function createProduction(aws: AwsClients) {
+  return createEcsService(aws, {
+    loadBalancers: [{ targetGroupArn: TARGET_GROUP, containerName: 'api', containerPort: 8080 }],
+    tags: [{ key: 'team', value: 'shop' }],
+  });
 }
 
 async function describeAt(aws: AwsClients, name: string): Promise<Service> {

@@ -16,12 +16,12 @@ import { after, before, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
 import { stageOrdersIncident } from '../demo/orders-incident';
 import type { MotoServer } from '../toolchain/moto-server';
-import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { approveUpdate, progressQuery, resolveUpdate } from '../workflows/messages';
 import type { RecoveryProgress } from '../workflows/progress';
 import { createEcsService, createFailoverRecords, createRdsInstance, SECONDARY_IP } from './helpers/aws-fixtures';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+import { engineWorker } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
 describe('AWS region failover through the engine, with AWS faults injected (dev server, moto)', () => {
@@ -57,13 +57,7 @@ describe('AWS region failover through the engine, with AWS faults injected (dev 
     await createEcsService(direct);
     const dns = await createFailoverRecords(direct);
     const aws = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
-    const worker = await createRecoveryWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: name,
-      dependencies: { aws, plansDir: 'examples', notifications: {} },
-      workflowBundle: bundle,
-    });
+    const worker = await engineWorker(env, bundle, name, aws);
     const plan = {
       name: 'shop-failover',
       objectives: { rpo: '15m', rto: '4h' },

@@ -23,10 +23,10 @@ import { createRdsActivities, RDS_TAGS, type RdsRestoreInput } from '../activiti
 import type { StepAutomation, StepContext } from '../plan/kinds/define';
 import { rdsInstanceKind, schema as rdsSchema } from '../plan/kinds/rds-instance';
 import type { MotoServer } from '../toolchain/moto-server';
-import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { runActivity } from './helpers/activity';
 import { createRdsInstance } from './helpers/aws-fixtures';
+import { engineWorker } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 import { nonRetryable } from './helpers/assertions';
 
@@ -422,13 +422,7 @@ describe('rds-instance recovery through the engine (dev server + moto)', () => {
   });
 
   it('restores, cuts over by renames and reports the recovery point', async () => {
-    const worker = await createRecoveryWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: 'rds',
-      dependencies: { aws, plansDir: 'examples', notifications: {} },
-      workflowBundle: bundle,
-    });
+    const worker = await engineWorker(env, bundle, 'rds', aws);
     const detectedAt = new Date().toISOString();
     const report = await worker.runUntil(
       env.client.workflow.execute(recoveryWorkflow, {

@@ -24,12 +24,11 @@ import {
   type Route53FailoverComponent,
 } from '../plan/kinds/route53-failover';
 import type { MotoServer } from '../toolchain/moto-server';
-import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { approveUpdate } from '../workflows/messages';
 import { runActivity } from './helpers/activity';
 import { createHealthCheck, createHostedZone as createZone } from './helpers/aws-fixtures';
-import { progressWhen, testPlan } from './helpers/engine';
+import { progressWhen, testPlan, engineWorker } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
 const recover: StepContext = { mode: 'recover', targetTime: 'latest', drillSuffix: '-drill' };
@@ -376,13 +375,7 @@ describe('Route 53 failover behind an approval (dev server + moto)', () => {
       );
     const before = await records();
     const taskQueue = 'dns-gate';
-    const worker = await createRecoveryWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue,
-      dependencies: { aws, plansDir: 'examples', notifications: {} },
-      workflowBundle: bundle,
-    });
+    const worker = await engineWorker(env, bundle, taskQueue, aws);
 
     const report = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(recoveryWorkflow, {

@@ -11,12 +11,11 @@ import { createAwsClients, type AwsClients } from '../activities/aws-clients';
 import { createDynamoDbRestoreActivities, type RestoreTableFromBackupInput } from '../activities/dynamodb-restore';
 import { stageOrdersIncident, type OrdersIncident } from '../demo/orders-incident';
 import type { MotoServer } from '../toolchain/moto-server';
-import { createRecoveryWorker } from '../workers/recovery-worker';
 import { recoveryWorkflow } from '../workflows';
 import { resolveUpdate } from '../workflows/messages';
 import type { RecoveryRequest } from '../workflows/request';
 import { runActivity } from './helpers/activity';
-import { progressWhen } from './helpers/engine';
+import { progressWhen, engineWorker } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 
 describe('DynamoDB restore from backup (dev server + moto)', () => {
@@ -73,13 +72,7 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
   }
 
   async function withWorker<T>(taskQueue: string, body: (worker: Worker) => Promise<T>): Promise<T> {
-    const worker = await createRecoveryWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue,
-      dependencies: { aws, plansDir: 'examples', notifications: {} },
-      workflowBundle: bundle,
-    });
+    const worker = await engineWorker(env, bundle, taskQueue, aws);
     return worker.runUntil(body(worker));
   }
 

@@ -1,4 +1,9 @@
-import { CreateClusterCommand, CreateServiceCommand, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  RegisterTaskDefinitionCommand,
+  type CreateServiceCommandInput,
+} from '@aws-sdk/client-ecs';
 import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
 import {
   ChangeResourceRecordSetsCommand,
@@ -36,8 +41,8 @@ export async function createRdsInstance(
   );
 }
 
-/** Cluster `prod`, task definitions orders-api:1 and :2, and the service running :1. */
-export async function createEcsService(aws: AwsClients): Promise<void> {
+/** Cluster `prod`, task definitions orders-api:1 and :2, and the service running :1 (with `extra` settings). */
+export async function createEcsService(aws: AwsClients, extra: Partial<CreateServiceCommandInput> = {}): Promise<void> {
   const ecs = aws.ecs();
   await ecs.send(new CreateClusterCommand({ clusterName: 'prod' }));
   for (const version of ['1.0', '1.1']) {
@@ -55,6 +60,7 @@ export async function createEcsService(aws: AwsClients): Promise<void> {
       taskDefinition: 'orders-api:1',
       desiredCount: 1,
       launchType: 'EC2',
+      ...extra,
     }),
   );
 }

@@ -6,7 +6,8 @@ import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createActivities, type RecoveryActivities } from '../../activities';
 import type { RecoveryNotification } from '../../activities/notify';
-import { createAwsClients } from '../../activities/aws-clients';
+import { createAwsClients, type AwsClients } from '../../activities/aws-clients';
+import { createRecoveryWorker } from '../../workers/recovery-worker';
 import { progressQuery } from '../../workflows/messages';
 import type { RecoveryProgress } from '../../workflows/progress';
 
@@ -118,6 +119,22 @@ export function testWorker(
     activities,
     maxHeartbeatThrottleInterval: '200ms',
     defaultHeartbeatThrottleInterval: '200ms',
+  });
+}
+
+/** The real recovery worker on a test server, its AWS calls going to `aws` (the emulator, or a proxy in front of it). */
+export function engineWorker(
+  env: TestWorkflowEnvironment,
+  bundle: WorkflowBundleWithSourceMap,
+  taskQueue: string,
+  aws: AwsClients,
+) {
+  return createRecoveryWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    dependencies: { aws, plansDir: 'examples', notifications: {} },
+    workflowBundle: bundle,
   });
 }
 
