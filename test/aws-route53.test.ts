@@ -27,7 +27,7 @@ import type { MotoServer } from '../toolchain/moto-server';
 import { recoveryWorkflow } from '../workflows';
 import { approveUpdate } from '../workflows/messages';
 import { runActivity } from './helpers/activity';
-import { createHealthCheck, createHostedZone as createZone } from './helpers/aws-fixtures';
+import { createHealthCheck, createHostedZone as createZone } from '../demo/aws-region-failover';
 import { progressWhen, testPlan, engineWorker } from './helpers/engine';
 import { bundleWorkflows, startDevServerEnv, startMoto } from './helpers/servers';
 

@@ -5,13 +5,9 @@ import {
   type CreateServiceCommandInput,
 } from '@aws-sdk/client-ecs';
 import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
-import {
-  ChangeResourceRecordSetsCommand,
-  CreateHealthCheckCommand,
-  CreateHostedZoneCommand,
-  DeleteHostedZoneCommand,
-} from '@aws-sdk/client-route-53';
+import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { AwsClients } from '../../activities/aws-clients';
+import { createHealthCheck, createHostedZone } from '../../demo/aws-region-failover';
 import { failoverChangeBatch, schema as route53FailoverSchema } from '../../plan/kinds/route53-failover';
 
 /** Production resources of the shop, staged in moto for the AWS tests. */
@@ -63,29 +59,6 @@ export async function createEcsService(aws: AwsClients, extra: Partial<CreateSer
       ...extra,
     }),
   );
-}
-
-/** A hosted zone with an id like AWS's (Z…), which plans require; moto draws ids from A-Z and 0-9. */
-export async function createHostedZone(aws: AwsClients): Promise<string> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const { HostedZone } = await aws
-      .route53()
-      .send(new CreateHostedZoneCommand({ Name: 'example.com', CallerReference: `test-${Date.now()}-${attempt}` }));
-    const id = HostedZone!.Id!.replace('/hostedzone/', '');
-    if (id.startsWith('Z')) return id;
-    await aws.route53().send(new DeleteHostedZoneCommand({ Id: id }));
-  }
-  throw new Error('moto gave no hosted zone id starting with Z in 1000 attempts');
-}
-
-export async function createHealthCheck(aws: AwsClients, ip: string): Promise<string> {
-  const { HealthCheck } = await aws.route53().send(
-    new CreateHealthCheckCommand({
-      CallerReference: `hc-${ip}-${Date.now()}`,
-      HealthCheckConfig: { Type: 'HTTP', IPAddress: ip, Port: 80, ResourcePath: '/health' },
-    }),
-  );
-  return HealthCheck!.Id!;
 }
 
 /** shop.example.com served by the primary region, each endpoint with its health check; returns the plan component. */

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createActivities, type RecoveryActivities } from '../../activities';
+import { createActivities, type ActivityDependencies, type RecoveryActivities } from '../../activities';
 import type { RecoveryNotification } from '../../activities/notify';
 import { createAwsClients, type AwsClients } from '../../activities/aws-clients';
 import { createRecoveryWorker } from '../../workers/recovery-worker';
@@ -128,12 +128,13 @@ export function engineWorker(
   bundle: WorkflowBundleWithSourceMap,
   taskQueue: string,
   aws: AwsClients,
+  more: Partial<Pick<ActivityDependencies, 'plansDir' | 'binaries'>> = {},
 ) {
   return createRecoveryWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    dependencies: { aws, plansDir: 'examples', notifications: {} },
+    dependencies: { aws, plansDir: 'examples', notifications: {}, ...more },
     workflowBundle: bundle,
   });
 }

@@ -1,0 +1,190 @@
+/**
+ * `examples/aws-region-failover.yaml`, as shipped, recovered end to end through the engine against
+ * moto: infrastructure applied with OpenTofu, data restored and validated, services scaled up in
+ * the secondary region after their data, DNS flipped after approval, and failed back. Then again
+ * with 30 % of AWS calls throttled, failing, dropped or answered into the void, every side effect
+ * counted at moto: exactly one of each. Only what exists in a real account alone is replaced
+ * (see localizeRegionFailover); Redis stays a manual step until the redis kind is automated.
+ */
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
+import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createAwsClients, type AwsClients } from '../activities/aws-clients';
+import {
+  createDnsPrerequisites,
+  localizeRegionFailover,
+  seedRegionFailover,
+  STAND_IN_MODULE,
+} from '../demo/aws-region-failover';
+import { loadPlan } from '../plan/load';
+import type { MotoServer } from '../toolchain/moto-server';
+import { recoveryWorkflow } from '../workflows';
+import type { RecoveryProgress } from '../workflows/progress';
+import { engineWorker } from './helpers/engine';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
+import { actAsOnCall } from './helpers/on-call';
+import { bundleWorkflows, startDevServerEnv, startMoto, testToolchain } from './helpers/servers';
+
+const EXAMPLE = readFileSync('examples/aws-region-failover.yaml', 'utf8');
+const WEST = 'us-west-2';
+
+describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTofu)', () => {
+  let env: TestWorkflowEnvironment;
+  let moto: MotoServer;
+  let bundle: WorkflowBundleWithSourceMap;
+  let tofu: string;
+  let direct: AwsClients;
+  let health: Server;
+  const scratch = mkdtempSync(join(tmpdir(), 'recovery-example-'));
+
+  before(async () => {
+    [env, moto, bundle, { tofu }] = await Promise.all([
+      startDevServerEnv(),
+      startMoto(),
+      bundleWorkflows(),
+      testToolchain(),
+    ]);
+    direct = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
+    // Both regions' storefronts answer their health checks.
+    health = createServer((_, res) => res.setHeader('content-type', 'application/json').end('{"status":"ok"}'));
+    await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    await env?.teardown();
+    await moto?.stop();
+    health?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** A fresh moto with the example's resources, and the localized plan in a plans directory of its own. */
+  async function stage(name: string): Promise<{ plansDir: string; zone: string }> {
+    await moto.reset();
+    const dns = await createDnsPrerequisites(direct);
+    const terraformDir = join(scratch, name, 'infra');
+    mkdirSync(terraformDir, { recursive: true });
+    writeFileSync(join(terraformDir, 'main.tf'), STAND_IN_MODULE);
+    const yaml = localizeRegionFailover(EXAMPLE, {
+      ...dns,
+      terraformDir,
+      healthBaseUrl: `http://127.0.0.1:${(health.address() as AddressInfo).port}`,
+    });
+    const loaded = loadPlan(yaml);
+    assert.ok(loaded.plan, `the localized example loads: ${JSON.stringify(loaded.errors)}`);
+    await seedRegionFailover(moto.endpoint, loaded.plan);
+    const plansDir = join(scratch, name, 'plans');
+    mkdirSync(plansDir);
+    writeFileSync(join(plansDir, 'aws-region-failover.yaml'), yaml);
+    return { plansDir, zone: dns.hostedZoneId };
+  }
+
+  /** Runs one scenario of the plan by name, as `recovery start` would, with AWS calls going through `proxy`. */
+  async function recover(proxy: FaultProxy, plansDir: string, name: string, scenario: string) {
+    const aws = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
+    const worker = await engineWorker(env, bundle, name, aws, { plansDir, binaries: { tofu } });
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(recoveryWorkflow, {
+        taskQueue: name,
+        workflowId: `${name}-${scenario}`,
+        args: [{ plan: 'aws-region-failover', scenario, incident: { id: name, detectedAt: new Date().toISOString() } }],
+      });
+      return actAsOnCall(handle, ['dns-failover', 'dns-failback']);
+    });
+  }
+
+  const primaryValue = async (zone: string) => {
+    const { ResourceRecordSets = [] } = await direct
+      .route53()
+      .send(new ListResourceRecordSetsCommand({ HostedZoneId: zone }));
+    return ResourceRecordSets.find((r) => r.Failover === 'PRIMARY')?.ResourceRecords?.[0]?.Value;
+  };
+
+  /** What a user checks after the failover: one of everything, in its new state, in the right order. */
+  async function assertFailedOver(report: RecoveryProgress, decisions: string[], zone: string): Promise<void> {
+    const summary = JSON.stringify(report.components.map((c) => [c.id, c.status, c.lastError]));
+    assert.equal(report.status, 'succeeded', summary);
+    const network = report.components.find((c) => c.id === 'network-us-west-2');
+    assert.match(
+      JSON.stringify(network?.steps.map((s) => s.result)),
+      /vpc-production-us-west-2/,
+      'the Terraform outputs are reported',
+    );
+
+    const { DBInstances = [] } = await direct.rds(WEST).send(new DescribeDBInstancesCommand({}));
+    assert.deepEqual(DBInstances.map((i) => i.DBInstanceIdentifier).sort(), ['shop-orders', 'shop-orders-dr']);
+    const tables = (await direct.dynamodb(WEST).send(new ListTablesCommand({}))).TableNames ?? [];
+    assert.deepEqual(tables.sort(), ['shop-sessions', 'shop-sessions-dr'], 'one restored table');
+    const versions = await direct.s3().send(new ListObjectVersionsCommand({ Bucket: 'shop-assets' }));
+    assert.equal(versions.Versions?.length, 1, 'assets unchanged: nothing to restore, nothing rewritten');
+
+    const { services = [] } = await direct
+      .ecs(WEST)
+      .send(new DescribeServicesCommand({ cluster: 'shop-us-west-2', services: ['orders-api', 'web'] }));
+    assert.deepEqual(
+      services.map((s) => [s.serviceName, s.desiredCount, s.runningCount]),
+      [
+        ['orders-api', 6, 6],
+        ['web', 4, 4],
+      ],
+      'the secondary region runs at production size',
+    );
+    assert.equal(await primaryValue(zone), '10.1.0.1', 'traffic goes to the secondary region');
+
+    // Redis is restored by hand until the redis kind is automated: the engine asked, the operator did it.
+    assert.ok(
+      decisions.some((d) => d.startsWith('cache/')),
+      `the cache was handed to the operator: ${decisions.join('\n')}`,
+    );
+    const at = (id: string, edge: 'startedAt' | 'finishedAt') =>
+      Date.parse(report.components.find((c) => c.id === id)![edge]!);
+    for (const [later, earlier] of [
+      ['orders-db', 'network-us-west-2'],
+      ['orders-api', 'orders-db'],
+      ['orders-api', 'sessions-table'],
+      ['orders-api', 'cache'],
+      ['web', 'orders-api'],
+      ['web', 'assets-bucket'],
+      ['shop-health', 'web'],
+      ['dns-failover', 'shop-health'],
+    ] as const)
+      assert.ok(at(later, 'startedAt') >= at(earlier, 'finishedAt'), `${later} starts after ${earlier} is done`);
+  }
+
+  it('fails over to us-west-2 after approval, then fails back', async () => {
+    const proxy = await startFaultProxy(moto.endpoint, { rate: 0, faults: [] });
+    const { plansDir, zone } = await stage('clean');
+    const failover = await recover(proxy, plansDir, 'clean', 'region-failover');
+    await assertFailedOver(failover.report, failover.decisions, zone);
+
+    const failback = await recover(proxy, plansDir, 'clean', 'failback');
+    assert.equal(failback.report.status, 'succeeded', JSON.stringify(failback.report.components));
+    assert.equal(await primaryValue(zone), '10.0.0.1', 'traffic is back in the primary region');
+    await proxy.stop();
+  });
+
+  it('fails over with 30 % of AWS calls failing, and every side effect happens exactly once', async () => {
+    const proxy = await startFaultProxy(moto.endpoint, {
+      rate: 0.3,
+      faults: ['throttle', 'error500', 'drop', 'lose-response'],
+      seed: 7,
+    });
+    const { plansDir, zone } = await stage('faults');
+    const { report, decisions } = await recover(proxy, plansDir, 'faults', 'region-failover');
+    await assertFailedOver(report, decisions, zone);
+    const injected = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
+    assert.ok(injected >= 10, `faults were injected: ${JSON.stringify(proxy.stats)}`);
+    assert.ok(proxy.stats.faults['lose-response'] > 0, 'some calls happened at AWS without the caller hearing back');
+    console.log(`faults: ${JSON.stringify(proxy.stats)}; operator decisions: ${JSON.stringify(decisions)}`);
+    await proxy.stop();
+  });
+});
