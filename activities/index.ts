@@ -12,6 +12,13 @@ import { createRoute53Activities } from './route53';
 import { runCommand } from './run-command';
 import { createS3RestoreActivities } from './s3-restore';
 import { createTerraformActivities, type TerraformBinaries } from './terraform';
+import { locateDataServers, type DataServerBinaries } from '../toolchain/data-servers';
+import type { DataStoreDependencies } from './data-stores';
+import { createGitRepoActivities } from './git-repo';
+import { createInfluxdbActivities } from './influxdb';
+import { createMysqlActivities } from './mysql';
+import { createPostgresActivities } from './postgres';
+import { createRedisActivities } from './redis';
 
 /** What activities need from the outside world; the worker builds it, tests build it against emulators. */
 export interface ActivityDependencies {
@@ -21,11 +28,21 @@ export interface ActivityDependencies {
   notifications: NotificationChannels;
   /** terraform / tofu executables; looked up on the worker's PATH when absent. */
   binaries?: TerraformBinaries;
+  /** MariaDB, PostgreSQL, Redis, InfluxDB and git programs; found on the worker (Debian paths) when absent. */
+  dataBinaries?: DataServerBinaries;
 }
 
 /** All activities, bound to their dependencies (samples-typescript's "activities with dependencies"). */
-export function createActivities({ aws, plansDir, notifications, binaries }: ActivityDependencies) {
+export function createActivities({ aws, plansDir, notifications, binaries, dataBinaries }: ActivityDependencies) {
+  // Looked up on first use: a worker that only recovers AWS resources needs none of these programs.
+  let found = dataBinaries;
+  const stores: DataStoreDependencies = { aws, binaries: () => (found ??= locateDataServers()) };
   return {
+    ...createMysqlActivities(stores),
+    ...createPostgresActivities(stores),
+    ...createRedisActivities(stores),
+    ...createInfluxdbActivities(stores),
+    ...createGitRepoActivities(stores),
     ...createDynamoDbRestoreActivities(aws),
     ...createDynamoDbPitrActivities(aws),
     ...createRdsActivities(aws),

@@ -1,5 +1,6 @@
 import { toolchainOf, type Toolchain } from '.';
 import { toolchainCacheDir } from './cache';
+import { installDataServers } from './data-servers';
 import { installMoto } from './moto';
 import { findTofu, installTofu } from './opentofu';
 import { findTemporalCli, installTemporalCli } from './temporal-cli';
@@ -80,7 +81,13 @@ export async function ensureToolchain(report: EnsureReporter, cacheDir = toolcha
     ({ path, from }) =>
       `${path} (${from === 'installed' ? 'built now' : from === 'PATH' ? 'found on PATH' : 'found in the cache'})`,
   );
-  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path);
+  const data = await timed(
+    report,
+    'Data stores: MariaDB with mariadb-backup, PostgreSQL, Redis, InfluxDB 1.x, git (Debian packages)',
+    () => Promise.resolve(installDataServers(report.say)),
+    (found) => `${found.mariadbd}, ${found.postgresBin}, ${found.redisServer}, ${found.influxd}`,
+  );
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, data);
 }
 
 /** Prints each step, its progress and its duration to the console. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { toolchainCacheDir } from './cache';
+import { locateDataServers, type DataServerBinaries } from './data-servers';
 import { ToolchainError } from './errors';
 import { readMotoInstall } from './moto';
 import { findTofu } from './opentofu';
@@ -21,6 +22,8 @@ export interface Toolchain {
   motoLauncher: string;
   /** OpenTofu `tofu`, at the pinned version: from PATH or built into the cache. */
   tofu: string;
+  /** MariaDB, PostgreSQL, Redis, InfluxDB and git programs, from the distribution's packages. */
+  data: DataServerBinaries;
 }
 
 export const MOTO_LAUNCHER = join(__dirname, 'moto_server.py');
@@ -40,7 +43,7 @@ export async function locateToolchain(cacheDir = toolchainCacheDir()): Promise<T
   if (!cli || !testServer || !moto || !tofu) {
     throw new ToolchainError(`Not installed in ${cacheDir}: ${missing.join(', ')}`, "run 'npm run bootstrap'");
   }
-  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path);
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, locateDataServers());
 }
 
 export function toolchainOf(
@@ -49,6 +52,7 @@ export function toolchainOf(
   testServer: { executable: string },
   moto: { python: string },
   tofu: string,
+  data: DataServerBinaries,
 ): Toolchain {
   return {
     cacheDir,
@@ -57,5 +61,6 @@ export function toolchainOf(
     motoPython: moto.python,
     motoLauncher: MOTO_LAUNCHER,
     tofu,
+    data,
   };
 }

@@ -82,6 +82,19 @@ export interface KindDefinition<C extends { kind: string } = { kind: string }> {
   permissions?: string[];
   /** The runbook: the steps that recover this component, in order. */
   steps(component: C, context: StepContext): RunbookStep[];
+  /**
+   * How the engine itself takes this kind's backups on the plan's schedules (absent: backups are
+   * taken elsewhere, e.g. by AWS Backup). Each activity takes `{ component, type, backupId }`
+   * (see backups/manifest.ts) and returns the committed backup's manifest.
+   */
+  backups?: {
+    /** Takes a full, incremental or snapshot backup into the component's `backupDir`. */
+    take: AutomationActivity;
+    /** Archives the logs written since the last archive (`log` schedules): binlogs, WAL. */
+    archiveLogs?: AutomationActivity;
+    /** Restores the chain ending at `backupId` into a scratch server and validates it (`verify: restore`). */
+    verifyByRestore?: AutomationActivity;
+  };
 }
 
 /** Fields every component has, whatever its kind. */

@@ -61,10 +61,33 @@ const logSchedule = z
 
 export const schedule = z.discriminatedUnion('type', [cronSchedule, logSchedule]);
 
+/** An S3 bucket that receives a copy of every backup the engine takes. */
+const offsite = z
+  .object({
+    s3: z
+      .object({
+        bucket: z.string().min(3),
+        region: z
+          .string()
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-west-2')
+          .optional(),
+        prefix: z.string().default('').describe('Key prefix; the component id is appended'),
+      })
+      .strict(),
+  })
+  .strict();
+
 export const backup = z
   .object({
     schedules: z.array(schedule).min(1, 'list at least one schedule, or remove `backup`'),
     retention: duration.optional().describe('How long backups are kept'),
+    offsite: offsite.optional().describe('Copy every backup off the machine (the engine takes the backups)'),
+    verify: z
+      .enum(['checksums', 'restore'])
+      .default('checksums')
+      .describe(
+        'Integrity check after every backup: checksums of the files against the manifest, or also a restore into a scratch server',
+      ),
   })
   .strict();
 

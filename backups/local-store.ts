@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checksumTree, verifyTree } from './checksums';
+import type { BackupManifest } from './manifest';
+
+/**
+ * A component's backups in a local directory (`backupDir` of the plan): one folder per backup,
+ * named by its id, holding its files and `manifest.json`. A backup is built in `.staging/<id>` and
+ * renamed into place with its manifest, so a crash mid-backup never leaves a folder that looks
+ * complete; a retried backup starts its staging folder afresh.
+ */
+export class LocalBackupStore {
+  constructor(readonly root: string) {}
+
+  dirOf(id: string): string {
+    return join(this.root, id);
+  }
+
+  /** An empty staging folder for backup `id` (whatever an earlier attempt left there is removed). */
+  async stage(id: string): Promise<string> {
+    const dir = join(this.root, '.staging', id);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Checksums the staged files, writes the manifest and moves the backup into place. */
+  async commit(staged: string, manifest: Omit<BackupManifest, 'files' | 'format'>): Promise<BackupManifest> {
+    const complete: BackupManifest = { format: 1, ...manifest, files: await checksumTree(staged) };
+    await writeFile(join(staged, 'manifest.json'), `${JSON.stringify(complete, null, 2)}\n`);
+    await rm(this.dirOf(manifest.id), { recursive: true, force: true });
+    await rename(staged, this.dirOf(manifest.id));
+    return complete;
+  }
+
+  async read(id: string): Promise<BackupManifest | undefined> {
+    const file = join(this.dirOf(id), 'manifest.json');
+    if (!existsSync(file)) return undefined;
+    return JSON.parse(await readFile(file, 'utf8')) as BackupManifest;
+  }
+
+  /** Every complete backup, oldest recovery point first. */
+  async list(): Promise<BackupManifest[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    const manifests: BackupManifest[] = [];
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const manifest = await this.read(name);
+      if (manifest) manifests.push(manifest);
+    }
+    return manifests.sort((a, b) => a.recoveryPoint.localeCompare(b.recoveryPoint) || a.id.localeCompare(b.id));
+  }
+
+  /** Problems with a backup's files against its manifest; empty when intact. */
+  async verify(manifest: BackupManifest): Promise<string[]> {
+    if (!existsSync(this.dirOf(manifest.id))) return [`${manifest.id}: the backup folder is missing`];
+    return (await verifyTree(this.dirOf(manifest.id), manifest.files)).map((p) => `${manifest.id}/${p}`);
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.dirOf(id), { recursive: true, force: true });
+  }
+}
