@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -117,12 +117,7 @@ export async function downloadBackup(
   const problems = await verifyTree(partial, manifest.files);
   if (problems.length > 0)
     throw new Error(`offsite copy of ${manifest.id} is damaged: ${problems.slice(0, 5).join('; ')}`);
-  await pipeline(
-    async function* () {
-      yield `${JSON.stringify(manifest, null, 2)}\n`;
-    },
-    createWriteStream(join(partial, 'manifest.json')),
-  );
+  await writeFile(join(partial, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(partial, targetDir);
 }
 
