@@ -1,4 +1,5 @@
 import type { AwsClients } from './aws-clients';
+import { createBackupActivities } from './backups';
 import { createAutoScalingActivities } from './autoscaling';
 import { createCloudFormationActivities } from './cloudformation';
 import { createDynamoDbPitrActivities } from './dynamodb-pitr';
@@ -38,6 +39,7 @@ export function createActivities({ aws, plansDir, notifications, binaries, dataB
   let found = dataBinaries;
   const stores: DataStoreDependencies = { aws, binaries: () => (found ??= locateDataServers()) };
   return {
+    ...createBackupActivities(aws),
     ...createMysqlActivities(stores),
     ...createPostgresActivities(stores),
     ...createRedisActivities(stores),

@@ -16,7 +16,9 @@ export interface RecoveryNotification {
     | 'approval-escalated'
     | 'needs-operator'
     | 'finished'
-    | 'cancelled';
+    | 'cancelled'
+    | 'backup-failed'
+    | 'rpo-breached';
   severity: 'info' | 'warning' | 'critical';
   /** One line, e.g. "75 % of the 4h RTO used (3h); projected finish 3h40m". */
   message: string;

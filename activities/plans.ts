@@ -42,6 +42,17 @@ export function createPlanActivities(plansDir: string) {
   }
 
   return {
+    /** Loads a plan by name from the plans directory; invalid plans fail naming every problem. */
+    async loadNamedPlan(name: string): Promise<RecoveryPlan> {
+      const result = await fromDirectory(name);
+      if (!result.plan)
+        throw ApplicationFailure.nonRetryable(
+          `the plan is invalid:\n${result.errors.map(formatIssue).join('\n')}`,
+          'InvalidPlan',
+        );
+      return result.plan;
+    },
+
     /**
      * Loads and validates the plan of a recovery, by name from the worker's plans directory or
      * inline, and checks the scenario exists. Anything wrong fails at once, naming every problem:

@@ -60,9 +60,11 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
   const schedules = program.command('schedules').description("Put a plan's backup schedules into effect");
   schedules
     .command('apply')
-    .description("Create or update AWS Backup backup plans from the backup schedules of the plan's AWS data components")
+    .description(
+      "Create or update the plan's backup schedules: Temporal Schedules for the backups the engine takes (and the RPO watchdog), or with --aws AWS Backup backup plans",
+    )
     .argument('<plan>', 'plan file (YAML)')
-    .option('--aws', 'apply them as AWS Backup backup plans, one per region (required: the only target so far)')
+    .option('--aws', "apply the AWS data components' schedules as AWS Backup backup plans, one per region")
     .option('--vault <name>', 'backup vault of the rules, created when missing', 'Default')
     .option('--copy-to-region <region>', 'copy every snapshot to this region (with --copy-vault)')
     .option('--copy-vault <name>', 'backup vault to copy into, created when missing (with --copy-to-region)')
@@ -71,7 +73,7 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
-      '\nAWS credentials and region come from the standard chain (environment, profile, role); AWS_ENDPOINT_URL is honoured.',
+      `\nWith --aws, AWS credentials and region come from the standard chain (environment, profile, role); AWS_ENDPOINT_URL is honoured.\n${CONNECTION_HELP}`,
     )
     .action((file: string, options: SchedulesApplyOptions) => run(schedulesApplyCommand(file, options)));
 

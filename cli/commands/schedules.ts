@@ -13,10 +13,14 @@ import { formatIssue } from '../../plan/issues';
 import { formatPath, SourcePositions } from '../../plan/positions';
 import { loadValidPlan } from '../load-or-fail';
 import { CommandFailure, UsageError, type CommandResult } from '../result';
+import { connectTemporal, withTemporal, type Connect } from '../temporal-client';
+import { applyTemporalSchedules } from './temporal-schedules';
 
 export interface SchedulesApplyOptions {
-  /** Apply the backup schedules as AWS Backup backup plans (the only target so far). */
+  /** Apply the backup schedules as AWS Backup backup plans, instead of the engine's Temporal Schedules. */
   aws?: boolean;
+  /** How to reach Temporal (Temporal Schedules); the worker's settings when absent. */
+  connect?: Connect;
   /** Backup vault of the rules, in each region; `Default` when absent. */
   vault?: string;
   copyToRegion?: string;
@@ -34,10 +38,6 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 
 /** The options, checked before the plan is read. */
 function checkOptions(options: SchedulesApplyOptions): { vault: string; copyTo?: { region: string; vault: string } } {
-  if (!options.aws)
-    throw new UsageError(
-      'say what to apply the schedules to: --aws creates or updates AWS Backup backup plans (no other target exists yet)',
-    );
   const vault = options.vault ?? 'Default';
   if (!VAULT_NAME.test(vault)) throw new UsageError(`--vault "${vault}": 2-50 letters, digits, - or _`);
   if ((options.copyToRegion === undefined) !== (options.copyVault === undefined))
@@ -77,6 +77,8 @@ const ACTION_TEXT: Record<string, string> = {
   'would-create': 'would be created',
   'would-update': 'would be updated',
   'would-replace': 'would be replaced',
+  deleted: 'deleted',
+  'would-delete': 'would be deleted',
 };
 
 /** One region's outcome as a person reads it. */
@@ -117,6 +119,7 @@ function renderRegion(spec: RegionBackupPlanSpec, result: ApplyBackupPlanResult)
  * AWS data components, created or updated only where they differ.
  */
 export async function schedulesApplyCommand(file: string, options: SchedulesApplyOptions): Promise<CommandResult> {
+  if (!options.aws) return temporalSchedulesCommand(file, options);
   const { vault, copyTo } = checkOptions(options);
   const { plan, warnings } = await loadValidPlan(file);
   const spec = backupPlansFromPlan(plan);
@@ -163,4 +166,41 @@ export async function schedulesApplyCommand(file: string, options: SchedulesAppl
     stdout = `${lines.join('\n')}\n`;
   }
   return { stdout, stderr: stderr ? `${stderr}\n` : undefined, exitCode: failure ? 1 : 0 };
+}
+
+/**
+ * `recovery schedules apply <plan.yaml> [--dry-run] [--json]`: the backups the engine takes (self-hosted
+ * data stores) as Temporal Schedules on their calendars, and the plan's RPO watchdog.
+ */
+async function temporalSchedulesCommand(file: string, options: SchedulesApplyOptions): Promise<CommandResult> {
+  const { plan, warnings } = await loadValidPlan(file);
+  const outcomes = await withTemporal(options.connect ?? (() => connectTemporal()), (target) =>
+    applyTemporalSchedules(target, plan, options.dryRun ?? false),
+  );
+  const stderr = warnings.length ? `${warnings.join('\n')}\n` : undefined;
+  if (options.json)
+    return {
+      stdout: `${JSON.stringify({ plan: plan.name, dryRun: options.dryRun ?? false, schedules: outcomes }, null, 2)}\n`,
+      stderr,
+      exitCode: 0,
+    };
+  const width = Math.max(0, ...outcomes.map((o) => o.scheduleId.length));
+  const lines = [
+    `Temporal Schedules of ${plan.name}${options.dryRun ? ' (dry run: nothing changed)' : ''}:`,
+    ...(outcomes.length === 0
+      ? [
+          '  none: no component has backups the engine takes (mysql, postgres, redis, influxdb, git-repo with backup schedules)',
+        ]
+      : []),
+    ...outcomes.map(
+      (o) => `  ${o.scheduleId.padEnd(width)}  ${(ACTION_TEXT[o.action] ?? o.action).padEnd(16)}  ${o.description}`,
+    ),
+    ...(outcomes.length
+      ? [
+          '',
+          `The worker loads plan "${plan.name}" from its plans directory (RECOVERY_PLANS_DIR) at each run: deploy the file there.`,
+        ]
+      : []),
+  ];
+  return { stdout: `${lines.join('\n')}\n`, stderr, exitCode: 0 };
 }

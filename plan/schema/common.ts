@@ -108,3 +108,5 @@ export const contact = z
 export type Schedule = z.infer<typeof schedule>;
 export type Backup = z.infer<typeof backup>;
 export type Contact = z.infer<typeof contact>;
+
+export type BackupSettings = z.infer<typeof backup>;

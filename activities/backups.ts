@@ -1,0 +1,137 @@
+import { heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { chainFor, retentionPlan } from '../backups/chain';
+import { LocalBackupStore } from '../backups/local-store';
+import { listOffsite, removeOffsite, uploadBackup, type OffsiteLocation } from '../backups/offsite';
+import { parseDuration } from '../plan/duration';
+import { isStateful, kindOf, type Component } from '../plan/kinds';
+import type { BackupSettings } from '../plan/schema/common';
+import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
+import type { AwsClients } from './aws-clients';
+
+/** A component whose backups the engine takes: it has a `backupDir` and its kind a `backups` hook. */
+export type BackedUpComponent = Component & { backupDir: string; backup?: BackupSettings };
+
+const storeOf = (c: BackedUpComponent) => new LocalBackupStore(c.backupDir);
+
+function offsiteOf(c: BackedUpComponent): OffsiteLocation | undefined {
+  const s3 = c.backup?.offsite?.s3;
+  return (
+    s3 && {
+      bucket: s3.bucket,
+      region: s3.region,
+      prefix: [s3.prefix.replace(/\/+$/, ''), c.id].filter(Boolean).join('/'),
+    }
+  );
+}
+
+export interface ComponentBackups {
+  component: string;
+  kind: string;
+  rpoMinutes: number;
+  newestRecoveryPoint?: string;
+  newestBackup?: string;
+  /** Minutes between the newest recovery point and now: the data a failure now would lose. */
+  ageMinutes?: number;
+  /** Whether a restore to now is possible from what is held (full chain, no missing link). */
+  restorable: boolean;
+  problem?: string;
+  backups: number;
+}
+
+/** Components of a plan whose backups the engine itself takes. */
+export function engineBackedUp(plan: RecoveryPlan): BackedUpComponent[] {
+  return plan.components.filter(
+    (c): c is BackedUpComponent => isStateful(c) && kindOf(c).backups !== undefined && 'backupDir' in c,
+  );
+}
+
+export function createBackupActivities(aws: AwsClients) {
+  return {
+    /** Checks every file of a committed backup against its manifest; a damaged backup fails, naming the files. */
+    async checkBackupIntegrity({ component, backupId }: { component: BackedUpComponent; backupId: string }) {
+      const store = storeOf(component);
+      const manifest = await store.read(backupId);
+      if (!manifest)
+        throw ApplicationFailure.nonRetryable(
+          `${component.id}: backup ${backupId} has no manifest in ${component.backupDir}: it never completed`,
+          'BackupMissing',
+        );
+      const problems = await store.verify(manifest);
+      if (problems.length > 0)
+        throw ApplicationFailure.nonRetryable(
+          `${component.id}: backup ${backupId} in ${component.backupDir} is damaged: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? ` (and ${problems.length - 10} more)` : ''}`,
+          'BackupCorrupt',
+        );
+      // The chain this backup ends must be whole too: a good incremental on a missing base is useless.
+      const chain = chainFor(await store.list(), new Date(manifest.recoveryPoint));
+      return {
+        backupId,
+        files: manifest.files.length,
+        bytes: manifest.files.reduce((sum, f) => sum + f.bytes, 0),
+        chain: chain.links.map((l) => l.id),
+      };
+    },
+
+    /** Copies a committed backup to the component's offsite bucket (idempotent: unchanged files are skipped). */
+    async copyBackupOffsite({ component, backupId }: { component: BackedUpComponent; backupId: string }) {
+      const location = offsiteOf(component);
+      if (!location) return { copied: false };
+      const store = storeOf(component);
+      const manifest = await store.read(backupId);
+      if (!manifest)
+        throw ApplicationFailure.nonRetryable(`${component.id}: backup ${backupId} is not in ${component.backupDir}`);
+      const result = await uploadBackup(aws.s3(location.region), location, store.dirOf(backupId), manifest, () =>
+        heartbeat(),
+      );
+      return { copied: true, location: `s3://${location.bucket}/${location.prefix}/${backupId}`, ...result };
+    },
+
+    /**
+     * Deletes backups older than the retention, locally and offsite, except the links and logs a
+     * restore to any moment inside the retention still needs.
+     */
+    async applyBackupRetention({ component, now }: { component: BackedUpComponent; now: string }) {
+      const retention = component.backup?.retention;
+      if (!retention) return { removed: [] as string[], keptExpired: [] as { id: string; why: string }[] };
+      const retentionMs = parseDuration(retention)! * 60_000;
+      const store = storeOf(component);
+      const plan = retentionPlan(await store.list(), new Date(now), retentionMs);
+      const location = offsiteOf(component);
+      for (const manifest of plan.remove) {
+        heartbeat();
+        if (location) await removeOffsite(aws.s3(location.region), location, manifest);
+        await store.remove(manifest.id);
+        log.info('Backup past its retention removed', { component: component.id, backupId: manifest.id });
+      }
+      return { removed: plan.remove.map((m) => m.id), keptExpired: plan.keptExpired };
+    },
+
+    /** The newest recovery point of every engine-backed-up component of a plan, against its RPO. */
+    async recoveryPointsOf({ plan, now }: { plan: RecoveryPlan; now: string }): Promise<ComponentBackups[]> {
+      const results: ComponentBackups[] = [];
+      for (const component of engineBackedUp(plan)) {
+        const rpo = component.objectives?.rpo ?? plan.objectives?.rpo ?? PLAN_DEFAULT_OBJECTIVES.rpo;
+        const base = { component: component.id, kind: component.kind, rpoMinutes: parseDuration(rpo)! };
+        let backups = await storeOf(component).list();
+        const location = offsiteOf(component);
+        if (backups.length === 0 && location) backups = await listOffsite(aws.s3(location.region), location);
+        try {
+          const chain = chainFor(backups, 'latest');
+          const newest = chain.logs.at(-1) ?? chain.links.at(-1)!;
+          results.push({
+            ...base,
+            newestRecoveryPoint: chain.reaches,
+            newestBackup: newest.id,
+            ageMinutes: Math.floor((Date.parse(now) - Date.parse(chain.reaches)) / 60_000),
+            restorable: true,
+            backups: backups.length,
+          });
+        } catch (error) {
+          results.push({ ...base, restorable: false, problem: (error as Error).message, backups: backups.length });
+        }
+      }
+      return results;
+    },
+  };
+}
