@@ -94,7 +94,7 @@ export function createBackupActivities(aws: AwsClients) {
     async applyBackupRetention({ component, now }: { component: BackedUpComponent; now: string }) {
       const retention = component.backup?.retention;
       if (!retention) return { removed: [] as string[], keptExpired: [] as { id: string; why: string }[] };
-      const retentionMs = parseDuration(retention)! * 60_000;
+      const retentionMs = parseDuration(retention)!;
       const store = storeOf(component);
       const plan = retentionPlan(await store.list(), new Date(now), retentionMs);
       const location = offsiteOf(component);
@@ -112,7 +112,7 @@ export function createBackupActivities(aws: AwsClients) {
       const results: ComponentBackups[] = [];
       for (const component of engineBackedUp(plan)) {
         const rpo = component.objectives?.rpo ?? plan.objectives?.rpo ?? PLAN_DEFAULT_OBJECTIVES.rpo;
-        const base = { component: component.id, kind: component.kind, rpoMinutes: parseDuration(rpo)! };
+        const base = { component: component.id, kind: component.kind, rpoMinutes: parseDuration(rpo)! / 60_000 };
         let backups = await storeOf(component).list();
         const location = offsiteOf(component);
         if (backups.length === 0 && location) backups = await listOffsite(aws.s3(location.region), location);

@@ -24,10 +24,11 @@ export const schedulePrefix = (plan: string) => `recovery:${plan}:`;
  */
 export function engineSchedules(plan: RecoveryPlan): EngineSchedule[] {
   const schedules: EngineSchedule[] = [];
-  let shortestRpo = parseDuration(plan.objectives?.rpo ?? PLAN_DEFAULT_OBJECTIVES.rpo)!;
+  const minutes = (text: string) => parseDuration(text)! / 60_000;
+  let shortestRpo = minutes(plan.objectives?.rpo ?? PLAN_DEFAULT_OBJECTIVES.rpo);
   for (const component of engineBackedUp(plan)) {
     const rpo = component.objectives?.rpo;
-    if (rpo) shortestRpo = Math.min(shortestRpo, parseDuration(rpo)!);
+    if (rpo) shortestRpo = Math.min(shortestRpo, minutes(rpo));
     const seen = new Map<string, number>();
     for (const schedule of component.backup?.schedules ?? []) {
       const type: BackupType = schedule.type === 'differential' ? 'incremental' : schedule.type;

@@ -3,6 +3,7 @@ import { version } from '../package.json';
 import { cancelCommand } from './commands/cancel';
 import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/decide';
 import { docsCommand } from './commands/docs';
+import { backupsCommand } from './commands/backups';
 import { iamCommand } from './commands/iam';
 import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
@@ -56,6 +57,15 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('-s, --scenario <name>', 'only what this scenario needs (default: every scenario)')
     .option('--json', 'the policy document only')
     .action((file: string, options: { scenario?: string; json?: boolean }) => run(iamCommand(file, options)));
+
+  program
+    .command('backups')
+    .description(
+      'What the backups of each self-hosted data component hold: the newest moment they restore, against the RPO (exit 1 when one is out)',
+    )
+    .argument('<plan>', 'plan file (YAML)')
+    .option('--json', 'machine-readable output')
+    .action((file: string, options: { json?: boolean }) => run(backupsCommand(file, options)));
 
   const schedules = program.command('schedules').description("Put a plan's backup schedules into effect");
   schedules
