@@ -7,6 +7,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BrokenChainError, chainFor, retentionPlan } from '../backups/chain';
 import { backupIdOf, dueTimeOf, type BackupManifest, type BackupType } from '../backups/manifest';
+import { parseCron } from '../plan/cron';
+import { parseDuration } from '../plan/duration';
+import { loadPlanFile } from '../plan/load-file';
+import { worstCaseDataLoss } from '../plan/rpo';
+import type { BackupSettings } from '../plan/schema/common';
 
 const DAY = 86_400_000;
 
@@ -123,4 +128,52 @@ describe('retention', () => {
     assert.ok(removed.size > 7 * 97, `removed ${removed.size}`);
     assert.ok(![...removed].some((id) => dueTimeOf(id) > new Date(now.getTime() - 35 * DAY)), 'nothing recent removed');
   });
+});
+
+describe('the RPO analysis agrees with what the backups on its calendar achieve', () => {
+  /**
+   * Backups as the plan's schedules take them over three weeks (each chain link based on the one
+   * before, log archives chained), then, just before each backup lands, the data a failure would
+   * lose: the watchdog's number. Its maximum is what `recovery plan` promises.
+   */
+  for (const file of ['examples/agama.yaml', 'examples/agama-compliant.yaml']) {
+    it(`${file}: agama-mysql`, async () => {
+      const { plan } = await loadPlanFile(file);
+      const mysql = plan!.components.find((c) => c.id === 'agama-mysql') as { backup: BackupSettings };
+      const promised = worstCaseDataLoss(mysql.backup.schedules)!.worstCaseMinutes;
+      const start = Date.parse('2026-10-05T00:00:00Z');
+      const end = start + 21 * DAY;
+      const due: { at: number; type: BackupType }[] = [];
+      for (const schedule of mysql.backup.schedules) {
+        if (schedule.type === 'log') {
+          for (let at = start + parseDuration(schedule.every)!; at <= end; at += parseDuration(schedule.every)!)
+            due.push({ at, type: 'log' });
+          continue;
+        }
+        const cron = parseCron(schedule.cron, schedule.timezone);
+        for (let next = cron.nextRun(new Date(start)); next && next.getTime() <= end; next = cron.nextRun(next))
+          due.push({ at: next.getTime(), type: schedule.type === 'differential' ? 'incremental' : schedule.type });
+      }
+      due.sort((a, b) => a.at - b.at);
+      const held: BackupManifest[] = [];
+      let worst = 0;
+      for (const { at, type } of due) {
+        const lastLink = held.filter((b) => b.type !== 'log').at(-1);
+        const lastLog = held.filter((b) => b.type === 'log').at(-1);
+        // Before the first full backup there is nothing to lose against: the calendar starts there.
+        if (held.some((b) => b.type === 'full')) {
+          const newest = Date.parse(chainFor(held, 'latest').reaches);
+          worst = Math.max(worst, (at - newest) / 60_000);
+        }
+        if (type === 'incremental' && !lastLink) continue;
+        const backup = manifest(
+          type,
+          new Date(at),
+          type === 'log' ? lastLog?.id : type === 'incremental' ? lastLink!.id : undefined,
+        );
+        held.push({ ...backup, recoveryPoint: new Date(at).toISOString() });
+      }
+      assert.equal(worst, promised, `${file}: the backups lose up to ${worst} min; the analysis says ${promised} min`);
+    });
+  }
 });
