@@ -1,6 +1,20 @@
+import type { BackupActivityInput } from '../../backups/manifest';
+import type { MysqlComponent } from '../../plan/kinds/mysql';
 import type { DataStoreDependencies } from '../data-stores';
+import { backupMysql } from './backup';
+import { archiveMysqlBinlogs } from './binlogs';
+import { createMysqlRestoreActivities } from './restore';
+import { verifyMysqlRestore } from './verify';
 
-/** The mysql kind's activities: backups, restores, validation. */
-export function createMysqlActivities(_deps: DataStoreDependencies) {
-  return {};
+/** The mysql kind's activities: backups, binlog archives, restores, validation. */
+export function createMysqlActivities({ binaries }: DataStoreDependencies) {
+  return {
+    /** A full or incremental backup with mariadb-backup into the component's backupDir. */
+    backupMysql: (input: BackupActivityInput<MysqlComponent>) => backupMysql(binaries(), input),
+    /** The binlogs closed since the last archive, as a `log` backup. */
+    archiveMysqlBinlogs: (input: BackupActivityInput<MysqlComponent>) => archiveMysqlBinlogs(binaries(), input),
+    /** The chain ending at a backup, restored into a scratch server and validated. */
+    verifyMysqlRestore: (input: BackupActivityInput<MysqlComponent>) => verifyMysqlRestore(binaries(), input),
+    ...createMysqlRestoreActivities(binaries),
+  };
 }

@@ -2,19 +2,32 @@ import { z } from 'zod';
 import { dataComponentSchema, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('git-repo', {
-  url: z.string().describe('Remote of the repository'),
+  url: z
+    .string()
+    .describe('Remote of the repository (credentials come from the worker: SSH keys, a credential helper)'),
   branch: z.string().default('main'),
-  backupDir: z.string().describe('Where verified bundles (git bundle create --all) are kept'),
+  backupDir: z
+    .string()
+    .describe('Where verified bundles (git bundle create --all) are kept, and the mirror they are made from (.mirror)'),
   checkoutDir: z.string().optional().describe('Where the repository is used, e.g. /etc/ansible'),
   paths: z
     .array(z.string())
     .default([])
-    .describe('What matters inside, for the runbook: playbooks, inventory, configuration'),
+    .describe('What matters inside: playbooks, inventory, configuration; every backup and restore checks they exist'),
+  restoreUrl: z
+    .string()
+    .optional()
+    .describe(
+      'A new, empty remote a recovery pushes the bundle to (the lost server re-created, or its replacement); the restored checkout then uses it as origin',
+    ),
 });
 
 export type GitRepoComponent = z.infer<typeof schema>;
 
-/** A git repository (e.g. Ansible playbooks) kept as verified bundles and restored by clone. */
+/**
+ * A git repository (e.g. Ansible playbooks) kept as verified bundles, made from a mirror of the
+ * server, and restored by clone (and, to a new server, by push).
+ */
 export const gitRepoKind: KindDefinition<GitRepoComponent> = {
   kind: 'git-repo',
   title: 'Git repository',
@@ -22,39 +35,61 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
   tier: 'data',
   defaultEstimate: '10m',
   schema,
+  backups: { take: 'backupGitRepo', verifyByRestore: 'verifyGitRepoRestore' },
   steps(c, { mode, targetTime, drillSuffix }) {
     const drill = mode === 'drill';
     const tmp = `/tmp/${c.id}${drill ? drillSuffix : ''}`;
-    const bundle = `${sh(c.backupDir)}/<BUNDLE>.bundle`;
+    const bundle = `${sh(c.backupDir)}/'<BACKUP>'/repo.bundle`;
     const heads = `git bundle list-heads ${bundle} | grep -v ' HEAD$'`;
     const verify = {
       id: 'verify-bundle',
       title: 'Choose the bundle for the target time and verify it',
-      does: `The newest bundle taken before ${targetTime}. git needs a repository to verify a bundle: an empty scratch one is used.`,
+      does: `The newest backup taken at or before ${targetTime}; its bundle is checked against the checksums of its manifest, then by git in an empty scratch repository (git needs one): bundle verify reads only the bundle's header, a fetch of every ref reads every object.`,
       command: [
-        `ls -1t ${sh(c.backupDir)}/*.bundle`,
+        `ls -1t ${sh(c.backupDir)}`,
         `git init -q --bare ${sh(`${tmp}-verify.git`)}`,
         `git --git-dir=${sh(`${tmp}-verify.git`)} bundle verify ${bundle}`,
+        `git --git-dir=${sh(`${tmp}-verify.git`)} fetch -q ${bundle} 'refs/*:refs/*'`,
       ].join('\n'),
-      validate: `git bundle list-heads ${bundle}   # ends with "is okay" above; the branches and tags expected, ${c.branch} among them`,
+      validate: `git bundle list-heads ${bundle}   # "is okay" and no error above; the branches and tags expected, ${c.branch} among them`,
       rollback: `rm -rf ${sh(`${tmp}-verify.git`)}`,
+      automation: {
+        activity: 'verifyGitRepoBundle' as const,
+        input: { component: c, targetTime },
+        profile: 'short' as const,
+      },
     };
+    const remote = c.restoreUrl ?? c.url;
     const mirror = `${tmp}-mirror.git`;
     const pushMirror = {
       id: 'push-mirror',
-      title: c.checkoutDir
-        ? 'If the remote was lost, push the bundle to the re-created remote'
-        : 'Push the bundle to the re-created remote',
-      does: `Only into an empty, re-created ${c.url}: --mirror makes the remote's branches and tags exactly those of the bundle, deleting or overwriting any others.`,
-      command: `git clone -q --mirror ${bundle} ${sh(mirror)}\ngit -C ${sh(mirror)} push --mirror ${sh(c.url)}`,
-      validate: `diff <(${heads} | sort -k2) <(git ls-remote ${sh(c.url)} | grep -v -e 'HEAD$' -e '\\^{}$' | tr '\\t' ' ' | sort -k2) && echo same   # same`,
+      title: c.restoreUrl ? `Push the bundle to the new remote` : 'Push the bundle to the re-created remote',
+      does: c.restoreUrl
+        ? `Every branch and tag of the bundle goes to ${c.restoreUrl}, which must be new and empty: a remote holding any ref the bundle does not is refused, never overwritten. Set its default branch (HEAD) to ${c.branch} on the server.`
+        : `Only into an empty, re-created ${c.url}: --mirror makes the remote's branches and tags exactly those of the bundle, deleting or overwriting any others.`,
+      command: `git clone -q --mirror ${bundle} ${sh(mirror)}\ngit -C ${sh(mirror)} push --mirror ${sh(remote)}`,
+      validate: `diff <(${heads} | sort -k2) <(git ls-remote ${sh(remote)} | grep -v -e 'HEAD$' -e '\\^{}$' | tr '\\t' ' ' | sort -k2) && echo same   # same`,
       rollback: `rm -rf ${sh(mirror)}`,
+      ...(c.restoreUrl
+        ? {
+            automation: {
+              activity: 'pushGitRepoBundle' as const,
+              input: { component: c, targetTime, remoteUrl: c.restoreUrl },
+              profile: 'short' as const,
+            },
+          }
+        : {}),
     };
 
     if (!c.checkoutDir && !drill) return [verify, pushMirror];
 
     const dir = drill ? `${c.checkoutDir ?? `/tmp/${c.id}`}${drillSuffix}` : (c.checkoutDir ?? '');
     const aside = `${dir}.before-restore`;
+    const cloneAutomation = {
+      activity: 'cloneGitRepoBundle' as const,
+      input: { component: c, targetTime, dir, mode },
+      profile: 'short' as const,
+    };
     const clone = drill
       ? {
           id: 'clone',
@@ -63,30 +98,53 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
           command: `git clone -q --branch ${sh(c.branch)} ${bundle} ${sh(dir)}`,
           validate: `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # the last commit expected on ${c.branch}`,
           rollback: `rm -rf ${sh(dir)}   # removes the drill clone once the drill is over`,
+          automation: cloneAutomation,
         }
       : {
           id: 'clone',
           title: 'Set the old checkout aside and clone the bundle in its place',
-          does: `The old checkout is kept as ${aside}: copy back from it any untracked files the new one needs (vault password files, local inventory). origin then points at ${c.url} again.`,
+          does: `A checkout of ${c.url} found in ${dir} is kept as ${aside}: copy back from it any untracked files the new one needs (vault password files, local inventory). Anything else in ${dir} stops the recovery untouched. origin then points at ${remote}.${c.restoreUrl ? '' : ' If the git server itself was lost, name its replacement as restoreUrl in the plan: the recovery then pushes the bundle to it.'}`,
           command: [
             `test ! -e ${sh(dir)} || mv ${sh(dir)} ${sh(aside)}`,
             `git clone -q --branch ${sh(c.branch)} ${bundle} ${sh(dir)}`,
-            `git -C ${sh(dir)} remote set-url origin ${sh(c.url)}`,
+            `git -C ${sh(dir)} remote set-url origin ${sh(remote)}`,
           ].join('\n'),
-          validate: `git -C ${sh(dir)} status --short --branch; git -C ${sh(dir)} remote -v   # on ${c.branch}, clean, origin ${c.url}`,
+          validate: `git -C ${sh(dir)} status --short --branch; git -C ${sh(dir)} remote -v   # on ${c.branch}, clean, origin ${remote}`,
           rollback: `rm -rf ${sh(dir)}; test ! -e ${sh(aside)} || mv ${sh(aside)} ${sh(dir)}`,
+          automation: cloneAutomation,
         };
-    const checks = [
-      {
-        id: 'validate',
-        title: 'Check that the refs match the bundle',
-        does: `Every branch and tag of the bundle is in the clone, at the same commit${c.paths.length ? `, and ${c.paths.join(', ')} exist` : ''}.`,
-        command: `diff <(${heads} | sed 's# refs/heads/# refs/remotes/origin/#' | sort -k2) <(git -C ${sh(dir)} show-ref | grep -v -e ' refs/heads/' -e ' refs/remotes/origin/HEAD$' | sort -k2) && echo same`,
-        validate: c.paths.length
-          ? `ls -ld ${c.paths.map((p) => sh(`${dir}/${p}`)).join(' ')}   # same above, and every path listed`
-          : `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # same above; the last commit expected`,
+    const checks = {
+      id: 'validate',
+      title: 'Check that the refs match the bundle',
+      does: `Every branch and tag of the bundle's manifest is in the clone, at the same commit, and the checkout is at ${c.branch}'s commit${c.paths.length ? `; the plan's paths are there: ${c.paths.join(', ')}` : ''}.`,
+      command: `diff <(${heads} | sed 's# refs/heads/# refs/remotes/origin/#' | sort -k2) <(git -C ${sh(dir)} show-ref | grep -v -e ' refs/heads/' -e ' refs/remotes/origin/HEAD$' | sort -k2) && echo same`,
+      validate: c.paths.length
+        ? `ls -ld ${c.paths.map((p) => sh(`${dir}/${p}`)).join(' ')}   # same above, and every path listed`
+        : `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # same above; the last commit expected`,
+      automation: {
+        activity: 'validateGitRepoClone' as const,
+        input: { component: c, dir },
+        profile: 'short' as const,
       },
-    ];
-    return drill ? [verify, clone, ...checks] : [verify, clone, ...checks, pushMirror];
+    };
+    if (drill)
+      return [
+        verify,
+        clone,
+        checks,
+        {
+          id: 'remove-clone',
+          title: 'Remove the drill clone',
+          does: `Deletes ${dir} once checked; only a clone the drill made.`,
+          command: `rm -rf ${sh(dir)}`,
+          validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
+          automation: {
+            activity: 'removeGitRepoClone' as const,
+            input: { component: c, dir },
+            profile: 'short' as const,
+          },
+        },
+      ];
+    return c.restoreUrl ? [verify, clone, checks, pushMirror] : [verify, clone, checks];
   },
 };

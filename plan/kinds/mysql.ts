@@ -1,23 +1,95 @@
 import { z } from 'zod';
-import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+import {
+  dataComponentSchema,
+  secretEnv,
+  sh,
+  type AutomationActivity,
+  type KindDefinition,
+  type RunbookStep,
+} from './define';
 
 export const schema = dataComponentSchema('mysql', {
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(1).max(65535).default(3306),
   user: z.string().default('root'),
   passwordEnv: secretEnv.optional().describe('Environment variable of the worker that holds the password'),
+  passwordFile: z
+    .string()
+    .optional()
+    .describe('File on the worker that holds the password (instead of passwordEnv), readable by the worker only'),
   dataDir: z.string().default('/var/lib/mysql').describe('Data directory of the server'),
   configFiles: z
     .array(z.string())
     .default(['/etc/mysql/my.cnf'])
     .describe('Configuration files saved with each backup'),
   logDir: z.string().optional().describe('Server log directory saved with each backup'),
-  backupDir: z.string().describe('Where mariadb-backup writes full and incremental backups'),
-  binlogDir: z.string().optional().describe('Where binary logs are archived, for point-in-time recovery'),
+  backupDir: z
+    .string()
+    .describe('Where mariadb-backup writes full and incremental backups, and where binlogs are archived'),
+  binlogDir: z
+    .string()
+    .optional()
+    .describe(
+      "Directory of the server's binary logs, read when archiving them; the directory of the server's log_bin_basename when absent",
+    ),
+  workDir: z
+    .string()
+    .optional()
+    .describe('Scratch space where restores prepare a copy of the backups; <backupDir>/.restore-work when absent'),
+  restoreDataDir: z
+    .string()
+    .optional()
+    .describe('Fresh data directory a recovery restores into, beside the damaged one; <dataDir>-restored when absent'),
+  restorePort: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe('Port of the restored server on 127.0.0.1; port + 1 when absent'),
+  cutover: z
+    .object({
+      command: z
+        .string()
+        .min(1)
+        .describe(
+          'Switches clients to the restored server (run by bash; gets RESTORED_MYSQL_PORT, RESTORED_MYSQL_SOCKET, RESTORED_MYSQL_DATADIR)',
+        ),
+    })
+    .strict()
+    .optional()
+    .describe('How a recovery cuts over to the restored server; a manual step when absent'),
   service: z.string().default('mariadb').describe('systemd unit of the server'),
 });
 
 export type MysqlComponent = z.infer<typeof schema>;
+
+/** What every restore step's activity gets: the component, and where this mode restores to. */
+export interface MysqlRestoreInput {
+  component: MysqlComponent;
+  mode: 'recover' | 'drill';
+  /** ISO-8601, or `latest`. */
+  targetTime: string;
+  restore: {
+    /** A fresh data directory, never the production one. */
+    dataDir: string;
+    /** 0: any free port (drills). */
+    port: number;
+    /** Binary log on: a recovered server will be backed up and archived in turn. */
+    binlog: boolean;
+  };
+}
+
+/** Where restores of `c` prepare their copies: one folder per mode (`recover`, `drill`, `verify-<id>`). */
+export const restoreWorkRootOf = (c: Pick<MysqlComponent, 'workDir' | 'backupDir'>) =>
+  c.workDir ?? `${c.backupDir.replace(/\/+$/, '')}/.restore-work`;
+
+/** `2026-03-01 02:30:00`: a target time as mysqlbinlog --stop-datetime reads it (with TZ=UTC); placeholders as given. */
+export function stopDatetimeOf(targetTime: string): string {
+  const time = new Date(targetTime);
+  if (targetTime === 'latest' || Number.isNaN(time.getTime())) return targetTime;
+  return time.toISOString().slice(0, 19).replace('T', ' ');
+}
 
 /** Self-hosted MySQL/MariaDB: full + incremental physical backups with mariadb-backup, plus binlogs. */
 export const mysqlKind: KindDefinition<MysqlComponent> = {
@@ -27,75 +99,107 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
   tier: 'data',
   defaultEstimate: '2h',
   schema,
+  backups: { take: 'backupMysql', archiveLogs: 'archiveMysqlBinlogs', verifyByRestore: 'verifyMysqlRestore' },
   steps(c, { mode, targetTime, drillSuffix }) {
-    const connection = `--host=${sh(c.host)} --port=${c.port} --user=${sh(c.user)}${c.passwordEnv ? ` --password="$${c.passwordEnv}"` : ''}`;
-    const client = `mariadb ${connection}`;
-    const work = `${c.backupDir}/restore-work`;
-    const dataDir = mode === 'drill' ? `${c.dataDir}${drillSuffix}` : c.dataDir;
-    const steps = [
+    const password = c.passwordEnv
+      ? ` --password="$${c.passwordEnv}"`
+      : c.passwordFile
+        ? ` --password="$(cat ${sh(c.passwordFile)})"`
+        : '';
+    const work = `${restoreWorkRootOf(c)}/${mode}`;
+    const restore: MysqlRestoreInput['restore'] =
+      mode === 'drill'
+        ? { dataDir: `${c.dataDir}${drillSuffix}`, port: 0, binlog: false }
+        : { dataDir: c.restoreDataDir ?? `${c.dataDir}-restored`, port: c.restorePort ?? c.port + 1, binlog: true };
+    const input: MysqlRestoreInput = { component: c, mode, targetTime, restore };
+    const run = `${restore.dataDir}.run`;
+    const client = `mariadb --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}${password}`;
+    const automation = (activity: AutomationActivity) => ({
+      activity,
+      input: input as unknown as Record<string, unknown>,
+      profile: 'long' as const,
+    });
+    const bd = sh(c.backupDir);
+    const steps: RunbookStep[] = [
       {
         id: 'choose-chain',
         title: 'Choose the backup chain for the target time',
-        does: `Find the newest full backup taken before ${targetTime} and every incremental after it, in order, up to the target time. A missing link ends the chain there.`,
-        command: `ls -1tr ${sh(c.backupDir)}; cat ${sh(c.backupDir)}/*/xtrabackup_checkpoints`,
-        validate: `grep -H _lsn ${sh(c.backupDir)}/*/xtrabackup_checkpoints   # each incremental's from_lsn equals the previous to_lsn`,
+        does: `Find the newest full backup taken before ${targetTime} and every incremental after it, in order, then the binlog archives up to the target; check every file against its manifest. A missing link or a damaged file stops the restore before anything is touched.`,
+        command: `ls -1 ${bd}; grep -H _lsn ${bd}/*/data/xtrabackup_checkpoints`,
+        validate: `grep -H -e '"type"' -e '"base"' -e '"recoveryPoint"' ${bd}/*/manifest.json   # each incremental's base is the link before it`,
+        automation: automation('planMysqlRestore'),
       },
       {
         id: 'prepare',
         title: 'Prepare the full backup, then apply each incremental in order, on a copy',
-        does: 'Never prepare the backups themselves: a copy prepared twice or out of order is unusable.',
+        does: 'Never prepare the backups themselves (applying an incremental consumes it): a copy prepared twice or out of order is unusable, so an interrupted step starts the copy again from the backups.',
         command: [
-          `rm -rf ${sh(work)} && cp -a ${sh(c.backupDir)}/<FULL> ${sh(work)}`,
-          `mariadb-backup --prepare --target-dir=${sh(work)}`,
-          `mariadb-backup --prepare --target-dir=${sh(work)} --incremental-dir=${sh(c.backupDir)}/<INCREMENTAL>   # once per incremental, oldest first`,
+          `rm -rf ${sh(work)} && mkdir -p ${sh(work)} && cp -a ${bd}/<FULL>/data ${sh(`${work}/prepared`)}`,
+          `mariadb-backup --no-defaults --prepare --target-dir=${sh(`${work}/prepared`)}`,
+          `cp -a ${bd}/<INCREMENTAL>/data ${sh(`${work}/incremental`)} && mariadb-backup --no-defaults --prepare --target-dir=${sh(`${work}/prepared`)} --incremental-dir=${sh(`${work}/incremental`)} && rm -rf ${sh(`${work}/incremental`)}   # once per incremental, oldest first`,
         ].join('\n'),
-        validate: `grep backup_type ${sh(work)}/xtrabackup_checkpoints   # full-prepared`,
+        validate: `grep backup_type ${sh(`${work}/prepared`)}/xtrabackup_checkpoints   # log-applied`,
+        automation: automation('prepareMysqlChain'),
+      },
+      {
+        id: 'copy-back',
+        title: `Copy the prepared backup into ${restore.dataDir} and start a server on it`,
+        does:
+          mode === 'drill'
+            ? `A drill restores beside production, into ${restore.dataDir}, and starts a scratch server on a free port of 127.0.0.1.`
+            : `The damaged server and its data directory are left as they are; the restored server runs beside them on port ${restore.port} until the cutover.`,
+        command: [
+          `mariadb-backup --no-defaults --copy-back --target-dir=${sh(`${work}/prepared`)} --datadir=${sh(restore.dataDir)}`,
+          `mkdir -p ${sh(run)} && cp ${sh(`${work}/prepared`)}/backup-my.cnf ${sh(run)}/`,
+          `TZ=UTC mariadbd --defaults-file=${sh(`${run}/backup-my.cnf`)} --datadir=${sh(restore.dataDir)} --port=${restore.port || '<FREE-PORT>'} --bind-address=127.0.0.1 --socket=${sh(`${run}/mysqld.sock`)} --pid-file=${sh(`${run}/mysqld.pid`)} --log-error=${sh(`${run}/error.log`)} --default-time-zone=+00:00 --user=root${restore.binlog ? ` --log-bin=${sh(`${restore.dataDir}/mysql-bin`)} --server-id=1 --binlog-format=ROW` : ''} &`,
+        ].join('\n'),
+        validate: `${client} -e 'SELECT @@datadir, @@port'`,
+        rollback: `kill "$(cat ${sh(`${run}/mysqld.pid`)})"   # stop the restored server\nrm -rf ${sh(restore.dataDir)} ${sh(run)}`,
+        automation: automation('startRestoredMysql'),
       },
     ];
-    const restore =
-      mode === 'drill'
-        ? [
-            {
-              id: 'copy-back',
-              title: 'Copy the prepared backup into a scratch data directory',
-              does: `A drill restores beside production, into ${dataDir}, and starts a scratch server on another port.`,
-              command: `mariadb-backup --copy-back --target-dir=${sh(work)} --datadir=${sh(dataDir)}\nmariadbd --datadir=${sh(dataDir)} --port=${c.port + 1} --socket=/tmp/drill.sock &`,
-              rollback: `kill "$(cat ${sh(dataDir)}/*.pid)"   # stop the scratch server\nrm -rf ${sh(dataDir)}`,
-            },
-          ]
-        : [
-            {
-              id: 'copy-back',
-              title: 'Stop the server, set the broken data directory aside, copy the backup back',
-              does: 'The old data directory is kept, renamed, until the restore is validated.',
-              command: [
-                `systemctl stop ${sh(c.service)}`,
-                `mv ${sh(c.dataDir)} ${sh(c.dataDir)}.before-restore`,
-                `mariadb-backup --copy-back --target-dir=${sh(work)} --datadir=${sh(c.dataDir)}`,
-                `chown -R mysql:mysql ${sh(c.dataDir)} && systemctl start ${sh(c.service)}`,
-              ].join('\n'),
-              validate: `systemctl is-active ${sh(c.service)}`,
-              rollback: `systemctl stop ${sh(c.service)}; rm -rf ${sh(c.dataDir)}; mv ${sh(c.dataDir)}.before-restore ${sh(c.dataDir)}; systemctl start ${sh(c.service)}`,
-            },
-          ];
-    const replay = c.binlogDir
-      ? [
-          {
-            id: 'replay-binlogs',
-            title: 'Replay the binary logs up to the target time',
-            does: 'Starts at the binlog position recorded with the last backup of the chain and stops just before the target time.',
-            command: `mysqlbinlog --start-position=<POSITION> --stop-datetime=${sh(targetTime)} ${sh(c.binlogDir)}/<FIRST-BINLOG> ${sh(c.binlogDir)}/<LATER-BINLOGS…> | ${client}`,
-            validate: `${client} -e 'SELECT NOW(), @@gtid_current_pos'`,
-          },
-        ]
-      : [];
-    const validate = {
+    if (c.binlogDir !== undefined || c.backup?.schedules.some((s) => s.type === 'log'))
+      steps.push({
+        id: 'replay-binlogs',
+        title: 'Replay the archived binary logs up to the target time',
+        does: 'Starts at the binlog position recorded with the last backup of the chain and stops before the first event at or after the target time (binlog times have a resolution of one second).',
+        command: `TZ=UTC mysqlbinlog --start-position=<POSITION>${targetTime === 'latest' ? '' : ` --stop-datetime=${sh(stopDatetimeOf(targetTime))}`} ${bd}/<LOG-ARCHIVE>/binlogs/<FIRST-BINLOG> ${bd}/<LOG-ARCHIVE>/binlogs/<LATER-BINLOGS…> | ${client} --binary-mode`,
+        validate: `${client} -e 'SELECT NOW(), @@gtid_current_pos'`,
+        automation: automation('replayMysqlBinlogs'),
+      });
+    steps.push({
       id: 'validate',
       title: 'Validate tables and checksums against the backup manifest',
-      does: 'Every table is readable and its checksum matches the one recorded when the backup was taken.',
-      command: `mariadb-check --all-databases ${connection}\n${client} -e 'CHECKSUM TABLE <db>.<table>, …'`,
+      does: 'Every table the backup recorded exists and is readable; its row count and checksum equal the backup’s when no binlog was replayed, and are reported when one was.',
+      command: `mariadb-check --all-databases --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}${password}\n${client} -e 'CHECKSUM TABLE <db>.<table>, …'`,
       validate: `${client} -e 'SELECT table_schema, COUNT(*) FROM information_schema.tables GROUP BY table_schema'   # no errors above; checksums equal the manifest's`,
-    };
-    return [...steps, ...restore, ...replay, validate];
+      automation: automation('validateMysqlRestore'),
+    });
+    if (mode === 'drill')
+      steps.push({
+        id: 'teardown',
+        title: 'Stop the scratch server and remove the drill copy',
+        does: `The drill leaves nothing behind: the scratch server stops, ${restore.dataDir} and the prepared copy are removed.`,
+        command: `kill "$(cat ${sh(`${run}/mysqld.pid`)})"\nrm -rf ${sh(restore.dataDir)} ${sh(run)} ${sh(work)}`,
+        automation: automation('tearDownMysqlDrill'),
+      });
+    else
+      steps.push({
+        id: 'cutover',
+        title: 'Cut over to the restored server',
+        does: c.cutover
+          ? `Runs the plan's cutover command, which points the clients at the restored server on port ${restore.port}.`
+          : `Point the clients at the restored server (port ${restore.port}), or move its data directory into the server's place.`,
+        command:
+          c.cutover?.command ??
+          [
+            `systemctl stop ${sh(c.service)}   # the damaged server, if it still runs`,
+            `kill "$(cat ${sh(`${run}/mysqld.pid`)})" && mv ${sh(c.dataDir)} ${sh(`${c.dataDir}.before-restore`)} && mv ${sh(restore.dataDir)} ${sh(c.dataDir)}`,
+            `chown -R mysql:mysql ${sh(c.dataDir)} && systemctl start ${sh(c.service)}`,
+          ].join('\n'),
+        validate: `mariadb --host=${sh(c.host)} --port=${c.port} --user=${sh(c.user)}${password} -e 'SELECT @@datadir'`,
+        ...(c.cutover ? { automation: automation('cutOverMysql') } : {}),
+      });
+    return steps;
   },
 };
