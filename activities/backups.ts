@@ -49,7 +49,7 @@ export function engineBackedUp(plan: RecoveryPlan): BackedUpComponent[] {
 export function createBackupActivities(aws: AwsClients) {
   return {
     /** Checks every file of a committed backup against its manifest; a damaged backup fails, naming the files. */
-    async checkBackupIntegrity({ component, backupId }: { component: BackedUpComponent; backupId: string }) {
+    checkBackupIntegrity: async ({ component, backupId }: { component: BackedUpComponent; backupId: string }) => {
       const store = storeOf(component);
       const manifest = await store.read(backupId);
       if (!manifest)
@@ -74,7 +74,7 @@ export function createBackupActivities(aws: AwsClients) {
     },
 
     /** Copies a committed backup to the component's offsite bucket (idempotent: unchanged files are skipped). */
-    async copyBackupOffsite({ component, backupId }: { component: BackedUpComponent; backupId: string }) {
+    copyBackupOffsite: async ({ component, backupId }: { component: BackedUpComponent; backupId: string }) => {
       const location = offsiteOf(component);
       if (!location) return { copied: false };
       const store = storeOf(component);
@@ -91,7 +91,7 @@ export function createBackupActivities(aws: AwsClients) {
      * Deletes backups older than the retention, locally and offsite, except the links and logs a
      * restore to any moment inside the retention still needs.
      */
-    async applyBackupRetention({ component, now }: { component: BackedUpComponent; now: string }) {
+    applyBackupRetention: async ({ component, now }: { component: BackedUpComponent; now: string }) => {
       const retention = component.backup?.retention;
       if (!retention) return { removed: [] as string[], keptExpired: [] as { id: string; why: string }[] };
       const retentionMs = parseDuration(retention)!;
@@ -108,7 +108,7 @@ export function createBackupActivities(aws: AwsClients) {
     },
 
     /** The newest recovery point of every engine-backed-up component of a plan, against its RPO. */
-    async recoveryPointsOf({ plan, now }: { plan: RecoveryPlan; now: string }): Promise<ComponentBackups[]> {
+    recoveryPointsOf: async ({ plan, now }: { plan: RecoveryPlan; now: string }): Promise<ComponentBackups[]> => {
       const results: ComponentBackups[] = [];
       for (const component of engineBackedUp(plan)) {
         const rpo = component.objectives?.rpo ?? plan.objectives?.rpo ?? PLAN_DEFAULT_OBJECTIVES.rpo;

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+import {
+  dataComponentSchema,
+  secretEnv,
+  sh,
+  type KindDefinition,
+  type RunbookStep,
+  type StepAutomation,
+} from './define';
 
 export const schema = dataComponentSchema('postgres', {
   host: z.string().default('127.0.0.1'),
@@ -9,7 +16,13 @@ export const schema = dataComponentSchema('postgres', {
   dataDir: z.string().describe('PGDATA of the server'),
   backupDir: z.string().describe('Where pg_basebackup writes base backups'),
   walArchiveDir: z.string().optional().describe('Where WAL segments are archived, for point-in-time recovery'),
-  service: z.string().default('postgresql'),
+  service: z.string().default('postgresql').describe('systemd unit of the server (managedBy: systemd)'),
+  managedBy: z
+    .enum(['systemd', 'pg_ctl'])
+    .default('systemd')
+    .describe(
+      'How a recovery stops and starts the server: its systemd unit (`service`), or pg_ctl on dataDir as the postgres user, with postgresql.conf in dataDir',
+    ),
 });
 
 export type PostgresComponent = z.infer<typeof schema>;
@@ -20,6 +33,13 @@ const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 /** recovery_target_time rejects the `Z` of ISO-8601 UTC times (time zone abbreviations are not loaded yet). */
 const recoveryTime = (time: string) => time.replace(/Z$/i, '+00:00');
 
+/** The activity call that performs a step. */
+const automate = (
+  activity: StepAutomation['activity'],
+  input: Record<string, unknown>,
+  profile: StepAutomation['profile'] = 'short',
+): StepAutomation => ({ activity, input, profile });
+
 /** Self-hosted PostgreSQL: base backups plus WAL archive, restored with recovery_target_time. */
 export const postgresKind: KindDefinition<PostgresComponent> = {
   kind: 'postgres',
@@ -28,7 +48,8 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
   tier: 'data',
   defaultEstimate: '1h',
   schema,
-  steps(c, { mode, targetTime, drillSuffix }) {
+  backups: { take: 'backupPostgres', archiveLogs: 'archivePostgresWal', verifyByRestore: 'verifyPostgresRestore' },
+  steps(c, { mode, targetTime, drillSuffix }): RunbookStep[] {
     const drill = mode === 'drill';
     const dataDir = drill ? `${c.dataDir}${drillSuffix}` : c.dataDir;
     const port = drill ? c.port + 1 : c.port;
@@ -36,6 +57,15 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
     const base = `${sh(c.backupDir)}/<BASE_BACKUP>`;
     const psql = `${c.passwordEnv ? `PGPASSWORD="$${c.passwordEnv}" ` : ''}psql -h ${sh(c.host)} -p ${port} -U ${sh(c.user)}`;
     const pgCtl = (action: string) => `sudo -u postgres pg_ctl -D ${sh(dataDir)} ${action}`;
+    const systemd = c.managedBy === 'systemd';
+    const serverLog = `${c.dataDir}.restore/server.log`;
+    const stop = systemd ? `systemctl stop ${sh(c.service)}` : pgCtl('stop -m fast');
+    const start = systemd
+      ? `systemctl start ${sh(c.service)}`
+      : pgCtl(`-o ${sh(`-p ${c.port}`)} -l ${sh(serverLog)} start`);
+    const isActive = systemd ? `systemctl is-active ${sh(c.service)}` : pgCtl('status');
+    const undo = `${stop}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; ${start}`;
+    const input = { component: c, targetTime };
     const settings = [
       ...(c.walArchiveDir
         ? [
@@ -47,12 +77,13 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
       ...(drill ? [`archive_mode = 'off'`] : []),
     ];
 
-    const choose = {
+    const choose: RunbookStep = {
       id: 'choose-backup',
       title: 'Choose the base backup for the target time',
-      does: `The newest base backup that finished before ${targetTime}${c.walArchiveDir ? '; the WAL archive carries it forward to the target time' : '. Without a WAL archive the restore stops at the end of the backup'}.`,
+      does: `The newest base backup that finished before ${targetTime}${c.walArchiveDir ? '; the WAL archive carries it forward to the target time' : '. Without a WAL archive the restore stops at the end of the backup'}. The engine also picks the log backups up to the target and checks every file against its manifest, before anything is touched.`,
       command: `ls -1tr ${sh(c.backupDir)}`,
       validate: `tar -xzOf ${base}/base.tar.gz backup_label | grep 'START TIME'   # before ${targetTime} (plain format: grep 'START TIME' ${base}/backup_label)`,
+      automation: automate('choosePostgresBackup', input),
     };
     const extract = [
       `tar -xzf ${base}/base.tar.gz -C ${sh(dataDir)}`,
@@ -61,7 +92,7 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
     ];
     const tablespaces =
       'A backup with tablespaces has one more <OID>.tar.gz per tablespace, extracted into its directory (listed in tablespace_map).';
-    const configure = settings.length
+    const configure: RunbookStep[] = settings.length
       ? [
           {
             id: 'configure-recovery',
@@ -91,15 +122,17 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
               `chown -R postgres:postgres ${sh(dataDir)}`,
             ].join('\n'),
             validate: `tail -n ${settings.length} ${sh(dataDir)}/postgresql.auto.conf${c.walArchiveDir ? `; ls ${sh(dataDir)}/recovery.signal` : ''}   # the settings above${c.walArchiveDir ? ', and recovery.signal' : ''}`,
+            automation: { coveredBy: drill ? 'validate' : 'restore-base' },
           },
         ]
       : [];
-    const validate = {
+    const validate: RunbookStep = {
       id: 'validate',
       title: 'Check that the server left recovery, and count rows',
       does: `The server accepts writes and its last replayed transaction is just before ${targetTime}; row counts of key tables are those expected then.`,
       command: `${psql} -d postgres -c 'select pg_is_in_recovery(), pg_last_xact_replay_timestamp(), now()'\n${psql} -d <DATABASE> -c 'select count(*) from <TABLE>'`,
       validate: `${psql} -d postgres -Atc 'select pg_is_in_recovery()'   # f; t while WAL is still replayed: wait and ask again`,
+      automation: automate('validateRestoredPostgres', { component: c }),
     };
 
     if (drill) {
@@ -117,6 +150,7 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
           ].join('\n'),
           validate: `ls ${sh(dataDir)}   # PG_VERSION, base/, global/, pg_wal/ and backup_label`,
           rollback: `rm -rf ${sh(dataDir)}`,
+          automation: { coveredBy: 'validate' },
         },
         ...configure,
         {
@@ -126,8 +160,13 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
           command: pgCtl(`-o ${sh(`-p ${port}`)} -l ${sh(`${dataDir}/drill.log`)} start`),
           validate: `tail ${sh(`${dataDir}/drill.log`)}   # "database system is ready to accept connections"`,
           rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+          automation: { coveredBy: 'validate' },
         },
-        validate,
+        {
+          ...validate,
+          does: `${validate.does} The engine does the drill in this one step: it restores into ${dataDir} (its WAL from the log backups), starts the copy on port ${port} (another free port when that one is taken), checks every table of the base backup, then stops the copy and removes ${dataDir}.`,
+          automation: automate('drillPostgresRestore', { ...input, drillSuffix }, 'long'),
+        },
       ];
     }
 
@@ -138,34 +177,37 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
         title: 'Stop the server and set the broken data directory aside',
         does: 'The old data directory is kept, renamed, until the restore is validated.',
         command: [
-          `systemctl stop ${sh(c.service)}`,
+          stop,
           `mv ${sh(c.dataDir)} ${sh(aside)}`,
           `install -d -m 700 -o postgres -g postgres ${sh(c.dataDir)}`,
         ].join('\n'),
-        validate: `systemctl is-active ${sh(c.service)}   # inactive`,
-        rollback: `systemctl stop ${sh(c.service)}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; systemctl start ${sh(c.service)}`,
+        validate: `${isActive}   # ${systemd ? 'inactive' : 'no server running'}`,
+        rollback: undo,
+        automation: automate('setAsidePostgresDataDir', { component: c }),
       },
       {
         id: 'restore-base',
         title: 'Extract the base backup into the data directory',
-        does: `${tablespaces}${c.walArchiveDir ? ' WAL segments not yet archived are taken from the old directory when it still has them.' : ''}`,
+        does: `${tablespaces}${c.walArchiveDir ? ' WAL segments not yet archived are taken from the old directory when it still has them.' : ''} The engine replays the WAL of the log backups (extracted into ${c.dataDir}.restore/wal)${c.walArchiveDir ? ', then what the WAL archive holds after them' : ''}.`,
         command: [
           ...extract,
           ...(c.walArchiveDir ? [`cp -n ${sh(aside)}/pg_wal/0* ${sh(c.dataDir)}/pg_wal/ || true`] : []),
           `chown -R postgres:postgres ${sh(c.dataDir)} && chmod 700 ${sh(c.dataDir)}`,
         ].join('\n'),
         validate: `ls ${sh(c.dataDir)}   # PG_VERSION, base/, global/, pg_wal/ and backup_label`,
+        automation: automate('restorePostgresBase', input, 'long'),
       },
       ...configure,
       {
         id: 'start',
         title: 'Start the server',
         does: c.walArchiveDir
-          ? `It replays WAL up to ${targetTime}, then promotes itself; large gaps take a while. "recovery ended before configured recovery target was reached" in the server log means the archive stops short of the target time.`
+          ? `It replays WAL up to ${targetTime}, then promotes itself; large gaps take a while. "recovery ended before configured recovery target was reached" in the server log means the archive stops short of the target time: the engine then starts it again without a target, replaying all the WAL there is (none of it past the target), and reports the restore as short.`
           : 'It replays the WAL included in the backup and opens.',
-        command: `systemctl start ${sh(c.service)}`,
-        validate: `systemctl is-active ${sh(c.service)}   # active; the server log says "database system is ready to accept connections"`,
-        rollback: `systemctl stop ${sh(c.service)}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; systemctl start ${sh(c.service)}`,
+        command: start,
+        validate: `${isActive}   # ${systemd ? 'active' : 'server is running'}; the server log says "database system is ready to accept connections"`,
+        rollback: undo,
+        automation: automate('startRestoredPostgres', { component: c }, 'long'),
       },
       validate,
     ];

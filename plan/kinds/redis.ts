@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+import {
+  dataComponentSchema,
+  secretEnv,
+  sh,
+  type KindDefinition,
+  type RunbookStep,
+  type StepAutomation,
+} from './define';
 
 export const schema = dataComponentSchema('redis', {
   host: z.string().default('127.0.0.1'),
@@ -9,9 +16,33 @@ export const schema = dataComponentSchema('redis', {
   rdbFile: z.string().default('dump.rdb'),
   backupDir: z.string().describe('Where RDB snapshots are copied'),
   service: z.string().default('redis-server'),
+  restoreDir: z
+    .string()
+    .optional()
+    .describe('Directory of the fresh server a recovery loads the snapshot into; <dataDir>-restored when absent'),
+  restorePort: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe('Port of that server, on 127.0.0.1; port + 1 when absent'),
+  cutover: z
+    .string()
+    .optional()
+    .describe(
+      'Shell command run once the restored server is validated: moves clients to it (127.0.0.1:restorePort) or its data into production. Absent: the cutover is manual, by the steps of the runbook',
+    ),
 });
 
 export type RedisComponent = z.infer<typeof schema>;
+
+/** The activity call that performs a step. */
+const automate = (
+  activity: StepAutomation['activity'],
+  input: Record<string, unknown>,
+  profile: StepAutomation['profile'] = 'short',
+): StepAutomation => ({ activity, input, profile });
 
 /** Redis: RDB snapshots (BGSAVE) restored into a fresh server. */
 export const redisKind: KindDefinition<RedisComponent> = {
@@ -21,15 +52,19 @@ export const redisKind: KindDefinition<RedisComponent> = {
   tier: 'data',
   defaultEstimate: '15m',
   schema,
-  steps(c, { mode, targetTime, drillSuffix }) {
-    const cli = `${c.passwordEnv ? `REDISCLI_AUTH="$${c.passwordEnv}" ` : ''}redis-cli -h ${sh(c.host)} -p ${c.port}`;
-    const snapshot = `${sh(c.backupDir)}/<SNAPSHOT>.rdb`;
-    const choose = {
+  backups: { take: 'backupRedis', verifyByRestore: 'verifyRedisRestore' },
+  steps(c, { mode, targetTime, drillSuffix }): RunbookStep[] {
+    const auth = c.passwordEnv ? `REDISCLI_AUTH="$${c.passwordEnv}" ` : '';
+    const cli = `${auth}redis-cli -h ${sh(c.host)} -p ${c.port}`;
+    const snapshot = `${sh(c.backupDir)}/<SNAPSHOT>/dump.rdb`;
+    const input = { component: c, targetTime };
+    const choose: RunbookStep = {
       id: 'choose-snapshot',
       title: 'Choose the snapshot for the target time',
       does: `The newest RDB snapshot taken before ${targetTime}; writes after it are lost.`,
       command: `ls -lt ${sh(c.backupDir)}`,
       validate: `redis-check-rdb ${snapshot}   # "RDB looks OK!"`,
+      automation: automate('chooseRedisSnapshot', input),
     };
 
     if (mode === 'drill') {
@@ -50,21 +85,63 @@ export const redisKind: KindDefinition<RedisComponent> = {
           ].join('\n'),
           validate: `${scratch} INFO persistence   # loading:0; ${dir}/redis.log says "DB loaded from disk"`,
           rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+          automation: { coveredBy: 'validate' },
         },
         {
           id: 'validate',
           title: 'Count the keys and read a few',
-          does: 'The key count is close to the one of production at snapshot time; a few known keys read back.',
+          does: `The key count is close to the one of production at snapshot time; a few known keys read back. The engine does the drill in this one step: it loads the snapshot into ${dir} on port ${port} (another free port when that one is taken) with a one-time password, compares the key counts and the sampled keys with the snapshot's manifest, then stops the scratch server and removes ${dir}.`,
           command: `${scratch} DBSIZE\n${scratch} INFO keyspace`,
           validate: `${cli} DBSIZE   # production's count now: the drill's is close, give or take what changed since the snapshot`,
+          automation: automate('drillRedisRestore', { ...input, drillSuffix }, 'long'),
         },
       ];
     }
 
     const rdb = `${c.dataDir}/${c.rdbFile}`;
     const aofs = `${sh(`${c.dataDir}/appendonly.aof`)} ${sh(`${c.dataDir}/appendonlydir`)}`;
+    const restoreDir = c.restoreDir ?? `${c.dataDir}-restored`;
+    const restorePort = c.restorePort ?? c.port + 1;
+    const restored = `${auth}redis-cli -h 127.0.0.1 -p ${restorePort}`;
+    const loaded: RunbookStep[] = [
+      {
+        id: 'load-snapshot',
+        title: `Load the snapshot into a fresh server on port ${restorePort}`,
+        does: `Production is not touched yet: a redis-server in ${restoreDir}, on 127.0.0.1:${restorePort}, with appendonly off so that the snapshot is what it loads, and the same password. It keeps running for the cutover.`,
+        command: [
+          `mkdir -p ${sh(restoreDir)}`,
+          `cp ${snapshot} ${sh(`${restoreDir}/${c.rdbFile}`)}`,
+          `${c.passwordEnv ? `printf 'requirepass "%s"\\n' "$${c.passwordEnv}" | ` : ''}redis-server ${c.passwordEnv ? '- ' : ''}--port ${restorePort} --bind 127.0.0.1 --dir ${sh(restoreDir)} --dbfilename ${sh(c.rdbFile)} --appendonly no --daemonize yes --logfile ${sh(`${restoreDir}/redis.log`)}`,
+        ].join('\n'),
+        validate: `${restored} INFO persistence   # loading:0; ${restoreDir}/redis.log says "DB loaded from disk"`,
+        rollback: `${restored} shutdown nosave; rm -rf ${sh(restoreDir)}`,
+        automation: automate('restoreRedisSnapshot', input, 'long'),
+      },
+      {
+        id: 'validate-restored',
+        title: 'Compare the restored server with the snapshot',
+        does: "Each database's key count, and the sampled keys' values, against the snapshot's manifest.",
+        command: `${restored} INFO keyspace\njq '.details.databases, .details.sample' ${sh(c.backupDir)}/<SNAPSHOT>/manifest.json`,
+        validate: `${restored} DBSIZE   # the keys of the manifest's databases (keys with a TTL may have expired since)`,
+        automation: { coveredBy: 'load-snapshot' },
+      },
+    ];
+    if (c.cutover)
+      return [
+        choose,
+        ...loaded,
+        {
+          id: 'cut-over',
+          title: 'Cut over to the restored data',
+          does: "The plan's cutover command: it moves clients to the restored server, or its data into production.",
+          command: c.cutover,
+          validate: `${cli} DBSIZE   # the restored key count, once clients use the restored data`,
+          automation: automate('runCommand', { command: c.cutover }),
+        },
+      ];
     return [
       choose,
+      ...loaded,
       {
         id: 'check-aof',
         title: 'Check whether the append-only file is on',
@@ -102,7 +179,7 @@ export const redisKind: KindDefinition<RedisComponent> = {
       {
         id: 'reenable-aof',
         title: 'If the append-only file was on, turn it back on',
-        does: 'Only when check-aof found appendonly yes: Redis rewrites the AOF from the restored data in the background, and CONFIG REWRITE saves the setting to redis.conf.',
+        does: `Only when check-aof found appendonly yes: Redis rewrites the AOF from the restored data in the background, and CONFIG REWRITE saves the setting to redis.conf. The fresh server on port ${restorePort} is no longer needed then: stop it (the rollback of load-snapshot).`,
         command: `${cli} CONFIG SET appendonly yes\n${cli} CONFIG REWRITE`,
         validate: `${cli} INFO persistence   # aof_enabled:1, aof_rewrite_in_progress:0 once done`,
         rollback: `${cli} CONFIG SET appendonly no`,
