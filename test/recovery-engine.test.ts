@@ -269,15 +269,23 @@ describe('recovery engine (time-skipping server)', () => {
   });
 
   it('treats a step without automation as manual: an operator does it and says so', async () => {
-    const manual = { id: 'agama-db', kind: 'mysql', backupDir: '/srv/backups/agama', estimate: '1h' };
+    // The restore is automated (scripted here); pointing the services at the new table is not.
+    const manual = {
+      id: 'orders-table',
+      kind: 'dynamodb-table',
+      tableName: 'orders',
+      region: 'us-east-1',
+      restoreFrom: 'backup',
+      backupArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/orders/backup/01700000000000-abcdefgh',
+      targetTableName: 'orders-restored',
+    };
     await withRecovery({ plan: testPlan([manual]), scenario: 'full-restore' }, async ({ handle }) => {
       const stuck = await progressWhen(handle, (p) => p.pendingDecisions.length > 0);
-      assert.equal(stuck.pendingDecisions[0]!.step, 'choose-chain');
-      assert.equal(
-        stuck.pendingDecisions[0]!.manualCommand,
-        'ls -1tr /srv/backups/agama; cat /srv/backups/agama/*/xtrabackup_checkpoints',
-      );
-      assert.equal(stuck.components[0]!.steps.find((s) => s.id === 'choose-chain')!.automation, 'manual');
+      assert.equal(stuck.pendingDecisions[0]!.step, 'cut-over');
+      assert.match(stuck.pendingDecisions[0]!.manualCommand!, /orders-restored/);
+      const steps = stuck.components[0]!.steps;
+      assert.equal(steps.find((s) => s.id === 'restore')!.status, 'succeeded');
+      assert.equal(steps.find((s) => s.id === 'cut-over')!.automation, 'manual');
     });
   });
 
