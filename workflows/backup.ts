@@ -90,8 +90,8 @@ export async function backupWorkflow(request: BackupRequest): Promise<BackupRepo
       `${component.id}: ${component.kind} has no ${request.type} backups`,
       'InvalidBackupRequest',
     );
-  // Due time to the minute: a retried run of the same schedule action finds its own backup.
-  const due = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+  // The run's start, to the second: every attempt of an activity in this run finds the same backup.
+  const due = new Date(Math.floor(workflowInfo().startTime.getTime() / 1000) * 1000);
   const backupId = backupIdOf(request.type, due);
   let manifest: BackupManifest;
   try {
