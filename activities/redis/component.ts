@@ -1,0 +1,78 @@
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
+import { schema, type RedisComponent } from '../../plan/kinds/redis';
+import { RedisClient, RedisError } from './client';
+
+/** The component as the plan gives it, with the kind's defaults; a malformed one is a plan error. */
+export function redisComponent(value: unknown): RedisComponent {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(
+      `not a redis component: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      'InvalidComponent',
+    );
+  return parsed.data;
+}
+
+/** `latest`, or the time an ISO-8601 `targetTime` names; anything else is a plan error. */
+export function targetOf(c: RedisComponent, targetTime: string): Date | 'latest' {
+  if (targetTime === 'latest') return 'latest';
+  const time = new Date(targetTime);
+  if (Number.isNaN(time.getTime()))
+    throw ApplicationFailure.nonRetryable(
+      `${c.id}: targetTime "${targetTime}" is neither "latest" nor an ISO-8601 time`,
+      'InvalidTargetTime',
+    );
+  return time;
+}
+
+/** The component's password, read from the worker's environment variable that the plan names. */
+export function passwordOf(c: RedisComponent): string | undefined {
+  if (!c.passwordEnv) return undefined;
+  const value = process.env[c.passwordEnv];
+  if (!value)
+    throw ApplicationFailure.nonRetryable(
+      `${c.id}: the worker's environment has no ${c.passwordEnv} (passwordEnv): set it where the worker runs, then retry`,
+      'PasswordNotSet',
+    );
+  return value;
+}
+
+/** A connection to the component's server: refused credentials need a person, the rest may pass. */
+export async function connectTo(c: RedisComponent): Promise<RedisClient> {
+  try {
+    return await RedisClient.connect({ host: c.host, port: c.port, password: passwordOf(c) });
+  } catch (error) {
+    if (error instanceof ApplicationFailure) throw error;
+    const message = `${c.id}: Redis at ${c.host}:${c.port}: ${(error as Error).message}`;
+    if (error instanceof RedisError && /^(WRONGPASS|NOAUTH|ERR AUTH)/.test(error.message))
+      throw ApplicationFailure.nonRetryable(
+        `${message} (check ${c.passwordEnv ?? 'passwordEnv'})`,
+        'RedisAccessDenied',
+      );
+    throw ApplicationFailure.retryable(message, 'RedisUnavailable');
+  }
+}
+
+/**
+ * `error` as an activity failure: cancellations and failures pass as they are, refused access needs
+ * a person (non-retryable), anything else may pass (a restart, a network blip) and is retried.
+ */
+export function redisFailure(what: string, error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof TemporalFailure) return error;
+  const message = `${what}: ${error.message}`;
+  if (error instanceof RedisError && /^(NOAUTH|WRONGPASS|NOPERM)/.test(error.message))
+    return ApplicationFailure.nonRetryable(message, 'RedisAccessDenied');
+  return ApplicationFailure.retryable(message, 'RedisUnavailable');
+}
+
+/** An activity whose unexpected errors become failures named after it and its component (redisFailure). */
+export function guarded<I, R>(name: string, activity: (input: I) => Promise<R>): (input: I) => Promise<R> {
+  return async (input: I) => {
+    try {
+      return await activity(input);
+    } catch (error) {
+      const id = (input as { component?: { id?: unknown } }).component?.id;
+      throw redisFailure(`${typeof id === 'string' ? `${id}: ` : ''}${name}`, error);
+    }
+  };
+}
