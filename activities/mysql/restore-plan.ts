@@ -123,6 +123,16 @@ function binlogsToReplay(
   return { binlogs, startPosition: position.position };
 }
 
+/**
+ * The moment the restored data dates from, for the report's RPO: the point the backups reach; for a
+ * replay to a target time, the start of the target's second, because mysqlbinlog --stop-datetime
+ * (1 s resolution) stops before every event of that second.
+ */
+export function recoveryPointOf(plan: Pick<MysqlRestorePlan, 'reaches' | 'short' | 'binlogs' | 'stopDatetime'>) {
+  if (plan.short || plan.binlogs.length === 0 || !plan.stopDatetime) return plan.reaches;
+  return new Date(`${plan.stopDatetime.replace(' ', 'T')}Z`).toISOString();
+}
+
 export type RestoreTarget = { time: Date | 'latest' } | { endingAt: BackupManifest };
 
 /**

@@ -14,7 +14,7 @@ import type { DataServerBinaries } from '../../toolchain/data-servers';
 import { runProcess } from '../process';
 import { isPrepared, prepareChain, preparedDirOf, readPrepareState } from './prepare';
 import { replayBinlogs } from './replay';
-import { planRestore, type MysqlRestorePlan } from './restore-plan';
+import { planRestore, recoveryPointOf, type MysqlRestorePlan } from './restore-plan';
 import { copyBackAndStart, readMarker, serverOn, writeMarker, type RestoreMarker } from './restored-server';
 import { runDirOf, stopMysqlServer } from './server';
 import { validateRestore } from './validate';
@@ -96,6 +96,8 @@ const summary = (plan: MysqlRestorePlan) => ({
   ...(plan.startPosition !== undefined ? { startPosition: plan.startPosition } : {}),
   ...(plan.stopDatetime ? { stopDatetime: `${plan.stopDatetime} UTC` } : {}),
   reaches: plan.reaches,
+  // The recovery reports this component's achieved RPO from it.
+  recoveryPoint: recoveryPointOf(plan),
   short: plan.short,
 });
 
