@@ -56,6 +56,8 @@ export interface LocalEnvironment {
   terraformDir: string;
   /** Base URL of an HTTP server answering `/health` for both regions. */
   healthBaseUrl: string;
+  /** The session cache: a local redis-server, where its snapshots go, and where a restore puts it. */
+  redis: { port: number; dataDir: string; backupDir: string; restoreDir: string; restorePort: number };
 }
 
 /** The hosted zone and the primary's health check, which the plan must name before it is loaded. */
@@ -79,6 +81,8 @@ export function localizeRegionFailover(yamlText: string, local: LocalEnvironment
   doc.deleteIn(at('orders-db', 'sourceRegion'));
   doc.setIn(at('shop-health', 'url'), `${local.healthBaseUrl}/us-west-2/health`);
   doc.setIn(at('primary-health', 'url'), `${local.healthBaseUrl}/us-east-1/health`);
+  doc.setIn(at('cache', 'host'), '127.0.0.1');
+  for (const [key, value] of Object.entries(local.redis)) doc.setIn(at('cache', key), value);
   for (const id of ['dns-failover', 'dns-failback']) {
     doc.setIn(at(id, 'hostedZoneId'), local.hostedZoneId);
     doc.setIn(at(id, 'primary', 'healthCheckId'), local.healthCheckId);

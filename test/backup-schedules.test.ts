@@ -121,7 +121,10 @@ describe('schedules and scheduled backups on the dev server', () => {
 
     writeFileSync(
       file,
-      text.replace(/\n {4}backup:\n {6}schedules:\n {8}- \{ type: snapshot, cron: '0 \* \* \* \*' \}[^\n]*\n {6}retention: 90d/, ''),
+      text.replace(
+        /\n {4}backup:\n {6}schedules:\n {8}- \{ type: snapshot, cron: '0 \* \* \* \*' \}[^\n]*\n {6}retention: 90d/,
+        '',
+      ),
     );
     const dry = await schedulesApplyCommand(file, { connect, dryRun: true });
     assert.match(dry.stdout, /recovery:agama-compliant:backup:agama-ansible:snapshot +would be deleted/);

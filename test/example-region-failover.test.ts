@@ -4,7 +4,8 @@
  * the secondary region after their data, DNS flipped after approval, and failed back. Then again
  * with 30 % of AWS calls throttled, failing, dropped or answered into the void, every side effect
  * counted at moto: exactly one of each. Only what exists in a real account alone is replaced
- * (see localizeRegionFailover); Redis stays a manual step until the redis kind is automated.
+ * (see localizeRegionFailover); the session cache is a real redis-server, snapshotted by the engine
+ * before the incident and restored into a fresh server during the failover.
  */
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
@@ -29,7 +30,10 @@ import {
 } from '../demo/aws-region-failover';
 import { loadPlan } from '../plan/load';
 import type { MotoServer } from '../toolchain/moto-server';
-import { recoveryWorkflow } from '../workflows';
+import { RedisClient } from '../activities/redis/client';
+import { startRedis, stopRedis } from '../activities/redis/server';
+import { freePort } from '../toolchain/net';
+import { backupWorkflow, recoveryWorkflow } from '../workflows';
 import type { RecoveryProgress } from '../workflows/progress';
 import { engineWorker } from './helpers/engine';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
@@ -46,6 +50,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   let tofu: string;
   let direct: AwsClients;
   let health: Server;
+  const caches: { dir: string; port: number }[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-example-'));
 
   before(async () => {
@@ -56,11 +61,14 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
       testToolchain(),
     ]);
     direct = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
+    process.env.SHOP_REDIS_PASSWORD = `redis-${Date.now()}`;
     // Both regions' storefronts answer their health checks.
     health = createServer((_, res) => res.setHeader('content-type', 'application/json').end('{"status":"ok"}'));
     await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
   });
   after(async () => {
+    for (const cache of caches)
+      await stopRedis({ ...cache, password: process.env.SHOP_REDIS_PASSWORD }).catch(() => undefined);
     await env?.teardown();
     await moto?.stop();
     health?.close();
@@ -68,9 +76,10 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   });
 
   /** A fresh moto with the example's resources, and the localized plan in a plans directory of its own. */
-  async function stage(name: string): Promise<{ plansDir: string; zone: string }> {
+  async function stage(name: string): Promise<{ plansDir: string; zone: string; redis: LocalCache }> {
     await moto.reset();
     const dns = await createDnsPrerequisites(direct);
+    const redis = await startCache(name);
     const terraformDir = join(scratch, name, 'infra');
     mkdirSync(terraformDir, { recursive: true });
     writeFileSync(join(terraformDir, 'main.tf'), STAND_IN_MODULE);
@@ -78,6 +87,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
       ...dns,
       terraformDir,
       healthBaseUrl: `http://127.0.0.1:${(health.address() as AddressInfo).port}`,
+      redis: redis.settings,
     });
     const loaded = loadPlan(yaml);
     assert.ok(loaded.plan, `the localized example loads: ${JSON.stringify(loaded.errors)}`);
@@ -85,7 +95,49 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     const plansDir = join(scratch, name, 'plans');
     mkdirSync(plansDir);
     writeFileSync(join(plansDir, 'aws-region-failover.yaml'), yaml);
-    return { plansDir, zone: dns.hostedZoneId };
+    return { plansDir, zone: dns.hostedZoneId, redis };
+  }
+
+  interface LocalCache {
+    settings: { port: number; dataDir: string; backupDir: string; restoreDir: string; restorePort: number };
+  }
+
+  /** The shop's session cache: a real redis-server with sessions in it, password from SHOP_REDIS_PASSWORD. */
+  async function startCache(name: string): Promise<LocalCache> {
+    const { data } = await testToolchain();
+    const root = join(scratch, name, 'redis');
+    const settings = {
+      port: await freePort(),
+      dataDir: join(root, 'data'),
+      backupDir: join(root, 'backups'),
+      restoreDir: join(root, 'restored'),
+      restorePort: await freePort(),
+    };
+    const password = process.env.SHOP_REDIS_PASSWORD!;
+    await startRedis({
+      redisServer: data.redisServer,
+      dir: settings.dataDir,
+      port: settings.port,
+      password,
+      persistence: 'rdb',
+    });
+    caches.push(
+      { dir: settings.dataDir, port: settings.port },
+      { dir: settings.restoreDir, port: settings.restorePort },
+    );
+    const client = await RedisClient.connect({ host: '127.0.0.1', port: settings.port, password }, 5_000);
+    for (let i = 1; i <= 20; i++) await client.call('SET', `session:${i}`, `cart-of-customer-${i}`);
+    client.close();
+    return { settings };
+  }
+
+  /** Sessions the restored cache serves, read on its port. */
+  async function restoredSessions(cache: LocalCache): Promise<unknown[]> {
+    const password = process.env.SHOP_REDIS_PASSWORD!;
+    const client = await RedisClient.connect({ host: '127.0.0.1', port: cache.settings.restorePort, password }, 5_000);
+    const values = [await client.call('DBSIZE'), String(await client.call('GET', 'session:7'))];
+    client.close();
+    return values;
   }
 
   /** Runs one scenario of the plan by name, as `recovery start` would, with AWS calls going through `proxy`. */
@@ -93,6 +145,13 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     const aws = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
     const worker = await engineWorker(env, bundle, name, aws, { plansDir, binaries: { tofu } });
     return worker.runUntil(async () => {
+      if (scenario === 'region-failover')
+        // The cache's snapshot on its schedule, before the region goes down.
+        await env.client.workflow.execute(backupWorkflow, {
+          taskQueue: name,
+          workflowId: `${name}-cache-snapshot`,
+          args: [{ plan: 'aws-region-failover', component: 'cache', type: 'snapshot' }],
+        });
       const handle = await env.client.workflow.start(recoveryWorkflow, {
         taskQueue: name,
         workflowId: `${name}-${scenario}`,
@@ -110,7 +169,12 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   };
 
   /** What a user checks after the failover: one of everything, in its new state, in the right order. */
-  async function assertFailedOver(report: RecoveryProgress, decisions: string[], zone: string): Promise<void> {
+  async function assertFailedOver(
+    report: RecoveryProgress,
+    decisions: string[],
+    zone: string,
+    cache: LocalCache,
+  ): Promise<void> {
     const summary = JSON.stringify(report.components.map((c) => [c.id, c.status, c.lastError]));
     assert.equal(report.status, 'succeeded', summary);
     const network = report.components.find((c) => c.id === 'network-us-west-2');
@@ -140,10 +204,22 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     );
     assert.equal(await primaryValue(zone), '10.1.0.1', 'traffic goes to the secondary region');
 
-    // Redis is restored by hand until the redis kind is automated: the engine asked, the operator did it.
-    assert.ok(
-      decisions.some((d) => d.startsWith('cache/')),
-      `the cache was handed to the operator: ${decisions.join('\n')}`,
+    assert.deepEqual(
+      await restoredSessions(cache),
+      [20, 'cart-of-customer-7'],
+      'the sessions are back in a fresh cache',
+    );
+    // What has no command in the plan is handed to a person: the cut-overs of the restored data
+    // stores (for Redis, the runbook's steps that put the snapshot into the production server).
+    const steps = decisions.map((d) => d.split(' ')[0]!);
+    assert.deepEqual(
+      steps.filter((s) => !s.startsWith('cache/')).sort(),
+      ['orders-db/cut-over', 'sessions-table/cut-over'],
+      decisions.join('\n'),
+    );
+    assert.deepEqual(
+      steps.filter((s) => s.startsWith('cache/')),
+      ['cache/check-aof', 'cache/replace-dump', 'cache/start', 'cache/validate', 'cache/reenable-aof'],
     );
     const at = (id: string, edge: 'startedAt' | 'finishedAt') =>
       Date.parse(report.components.find((c) => c.id === id)![edge]!);
@@ -162,9 +238,9 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
 
   it('fails over to us-west-2 after approval, then fails back', async () => {
     const proxy = await startFaultProxy(moto.endpoint, { rate: 0, faults: [] });
-    const { plansDir, zone } = await stage('clean');
+    const { plansDir, zone, redis } = await stage('clean');
     const failover = await recover(proxy, plansDir, 'clean', 'region-failover');
-    await assertFailedOver(failover.report, failover.decisions, zone);
+    await assertFailedOver(failover.report, failover.decisions, zone, redis);
 
     const failback = await recover(proxy, plansDir, 'clean', 'failback');
     assert.equal(failback.report.status, 'succeeded', JSON.stringify(failback.report.components));
@@ -178,9 +254,9 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
       faults: ['throttle', 'error500', 'drop', 'lose-response'],
       seed: 7,
     });
-    const { plansDir, zone } = await stage('faults');
+    const { plansDir, zone, redis } = await stage('faults');
     const { report, decisions } = await recover(proxy, plansDir, 'faults', 'region-failover');
-    await assertFailedOver(report, decisions, zone);
+    await assertFailedOver(report, decisions, zone, redis);
     const injected = Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0);
     assert.ok(injected >= 5, `faults were injected: ${JSON.stringify(proxy.stats)}`);
     assert.ok(proxy.stats.faults['lose-response'] > 0, 'some calls happened at AWS without the caller hearing back');

@@ -100,7 +100,7 @@ before(async () => {
     backupDir,
     restoreDir,
     restorePort,
-    cutover: `echo "clients now use 127.0.0.1:${restorePort}" > ${cutoverFile}`,
+    cutover: { command: `echo "clients now use 127.0.0.1:${restorePort}" > ${cutoverFile}` },
   });
 });
 

@@ -28,11 +28,17 @@ export const schema = dataComponentSchema('redis', {
     .optional()
     .describe('Port of that server, on 127.0.0.1; port + 1 when absent'),
   cutover: z
-    .string()
+    .object({
+      command: z
+        .string()
+        .min(1)
+        .describe(
+          'Shell command run once the restored server is validated: moves clients to it (127.0.0.1:restorePort) or its data into production',
+        ),
+    })
+    .strict()
     .optional()
-    .describe(
-      'Shell command run once the restored server is validated: moves clients to it (127.0.0.1:restorePort) or its data into production. Absent: the cutover is manual, by the steps of the runbook',
-    ),
+    .describe('Without it, the cut-over is a manual step, by the steps of the runbook'),
 });
 
 export type RedisComponent = z.infer<typeof schema>;
@@ -134,9 +140,9 @@ export const redisKind: KindDefinition<RedisComponent> = {
           id: 'cut-over',
           title: 'Cut over to the restored data',
           does: "The plan's cutover command: it moves clients to the restored server, or its data into production.",
-          command: c.cutover,
+          command: c.cutover.command,
           validate: `${cli} DBSIZE   # the restored key count, once clients use the restored data`,
-          automation: automate('runCommand', { command: c.cutover }),
+          automation: automate('runCommand', { command: c.cutover.command }),
         },
       ];
     return [
