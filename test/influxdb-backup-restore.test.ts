@@ -416,7 +416,7 @@ describe('influxdb: credentials', () => {
           type: 'full',
           backupId: backupIdOf('full', new Date(0)),
         }),
-        nonRetryable('MissingCredentials', 'TEST_INFLUX_PASSWORD'),
+        nonRetryable('MissingSecret', 'TEST_INFLUX_PASSWORD'),
       );
     } finally {
       delete process.env.TEST_INFLUX_USER;

@@ -347,7 +347,7 @@ describe('postgres kind on a real PostgreSQL', () => {
     try {
       await assert.rejects(
         call(activities.backupPostgres, { component, type: 'full', backupId: backupIdOf('full', NEVER_TAKEN) }),
-        nonRetryable('PasswordNotSet', PASSWORD_ENV),
+        nonRetryable('MissingSecret', PASSWORD_ENV),
       );
       process.env[PASSWORD_ENV] = 'not-the-password';
       await assert.rejects(

@@ -292,7 +292,7 @@ describe('redis kind on a real redis-server', () => {
     try {
       await assert.rejects(
         call(activities.backupRedis, { component, type: 'snapshot', backupId: backupIdOf('snapshot', NEVER_TAKEN) }),
-        nonRetryable('PasswordNotSet', PASSWORD_ENV),
+        nonRetryable('MissingSecret', PASSWORD_ENV),
       );
       process.env[PASSWORD_ENV] = 'not-the-password';
       await assert.rejects(

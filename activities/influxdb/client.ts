@@ -4,7 +4,7 @@
  * in a URL, an activity result or an error.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { readFileSync } from 'node:fs';
+import { passwordOf } from '../component-input';
 import type { InfluxDbComponent } from '../../plan/kinds/influxdb';
 
 export interface InfluxCredentials {
@@ -40,11 +40,6 @@ export function ident(name: string): string {
 export function credentialsOf(
   c: Pick<InfluxDbComponent, 'id' | 'usernameEnv' | 'passwordEnv' | 'passwordFile'>,
 ): InfluxCredentials | undefined {
-  if (c.passwordEnv && c.passwordFile)
-    throw ApplicationFailure.nonRetryable(
-      `${c.id}: the plan gives both passwordEnv and passwordFile: keep one`,
-      'MissingCredentials',
-    );
   if (!c.usernameEnv) {
     if (c.passwordEnv || c.passwordFile)
       throw ApplicationFailure.nonRetryable(
@@ -59,24 +54,7 @@ export function credentialsOf(
       `${c.id}: environment variable ${c.usernameEnv} (usernameEnv) is not set on this worker`,
       'MissingCredentials',
     );
-  let password = '';
-  if (c.passwordEnv) {
-    password = process.env[c.passwordEnv] ?? '';
-    if (!password)
-      throw ApplicationFailure.nonRetryable(
-        `${c.id}: environment variable ${c.passwordEnv} (passwordEnv) is not set on this worker`,
-        'MissingCredentials',
-      );
-  } else if (c.passwordFile) {
-    try {
-      password = readFileSync(c.passwordFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw ApplicationFailure.nonRetryable(
-        `${c.id}: cannot read the password file ${c.passwordFile} (passwordFile): ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-        'MissingCredentials',
-      );
-    }
-  }
+  const password = passwordOf(c) ?? '';
   return { username, password };
 }
 

@@ -5,11 +5,11 @@
  * error or log.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MysqlComponent } from '../../plan/kinds/mysql';
+import { passwordOf } from '../component-input';
 import type { DataServerBinaries } from '../../toolchain/data-servers';
 import { runProcess } from '../process';
 
@@ -21,29 +21,6 @@ export type Credentials = Pick<MysqlComponent, 'id' | 'user' | 'passwordEnv' | '
 export const describeEndpoint = (endpoint: MysqlEndpoint) =>
   'socket' in endpoint ? endpoint.socket : `${endpoint.host}:${endpoint.port}`;
 
-async function passwordOf(c: Credentials): Promise<string | undefined> {
-  if (c.passwordEnv && c.passwordFile)
-    throw ApplicationFailure.nonRetryable(`${c.id}: set passwordEnv or passwordFile, not both`, 'InvalidConfiguration');
-  if (c.passwordEnv) {
-    const password = process.env[c.passwordEnv];
-    if (password === undefined)
-      throw ApplicationFailure.nonRetryable(
-        `${c.id}: the worker has no environment variable ${c.passwordEnv} (the password of ${c.user}): set it where the worker runs`,
-        'MissingSecret',
-      );
-    return password;
-  }
-  if (c.passwordFile) {
-    if (!existsSync(c.passwordFile))
-      throw ApplicationFailure.nonRetryable(
-        `${c.id}: password file ${c.passwordFile} does not exist on the worker`,
-        'MissingSecret',
-      );
-    return (await readFile(c.passwordFile, 'utf8')).replace(/\r?\n$/, '');
-  }
-  return undefined;
-}
-
 /** An option-file value in double quotes: `#` and spaces stay part of it. */
 const quoted = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
@@ -53,7 +30,7 @@ export async function withClientConfig<T>(
   endpoint: MysqlEndpoint,
   work: (optionFile: string) => Promise<T>,
 ): Promise<T> {
-  const password = await passwordOf(credentials);
+  const password = passwordOf(credentials);
   const dir = await mkdtemp(join(tmpdir(), 'recovery-mysql-')); // 0700
   const file = join(dir, 'client.cnf');
   const lines = [

@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { join } from 'node:path';
+import { passwordOf } from '../component-input';
 import type { PostgresComponent } from '../../plan/kinds/postgres';
 import { runProcess } from '../process';
 
@@ -54,18 +55,6 @@ export function guarded<I, R>(name: string, activity: (input: I) => Promise<R>):
       throw pgFailure(`${typeof id === 'string' ? `${id}: ` : ''}${name}`, error);
     }
   };
-}
-
-/** The component's password, read from the worker's environment variable that the plan names. */
-export function passwordOf(c: PostgresComponent): string | undefined {
-  if (!c.passwordEnv) return undefined;
-  const value = process.env[c.passwordEnv];
-  if (!value)
-    throw ApplicationFailure.nonRetryable(
-      `${c.id}: the worker's environment has no ${c.passwordEnv} (passwordEnv): set it where the worker runs, then retry`,
-      'PasswordNotSet',
-    );
-  return value;
 }
 
 /** The component's own server, over TCP. */

@@ -1,41 +1,16 @@
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { schema, type RedisComponent } from '../../plan/kinds/redis';
+import { parsedComponent, passwordOf } from '../component-input';
+import { parseTargetTime } from '../verified-chain';
+
+export { passwordOf };
 import { RedisClient, RedisError } from './client';
 
 /** The component as the plan gives it, with the kind's defaults; a malformed one is a plan error. */
-export function redisComponent(value: unknown): RedisComponent {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success)
-    throw ApplicationFailure.nonRetryable(
-      `not a redis component: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      'InvalidComponent',
-    );
-  return parsed.data;
-}
+export const redisComponent = (value: unknown): RedisComponent => parsedComponent(schema, 'redis', value);
 
 /** `latest`, or the time an ISO-8601 `targetTime` names; anything else is a plan error. */
-export function targetOf(c: RedisComponent, targetTime: string): Date | 'latest' {
-  if (targetTime === 'latest') return 'latest';
-  const time = new Date(targetTime);
-  if (Number.isNaN(time.getTime()))
-    throw ApplicationFailure.nonRetryable(
-      `${c.id}: targetTime "${targetTime}" is neither "latest" nor an ISO-8601 time`,
-      'InvalidTargetTime',
-    );
-  return time;
-}
-
-/** The component's password, read from the worker's environment variable that the plan names. */
-export function passwordOf(c: RedisComponent): string | undefined {
-  if (!c.passwordEnv) return undefined;
-  const value = process.env[c.passwordEnv];
-  if (!value)
-    throw ApplicationFailure.nonRetryable(
-      `${c.id}: the worker's environment has no ${c.passwordEnv} (passwordEnv): set it where the worker runs, then retry`,
-      'PasswordNotSet',
-    );
-  return value;
-}
+export const targetOf = (c: RedisComponent, targetTime: string) => parseTargetTime(targetTime, c.id);
 
 /** A connection to the component's server: refused credentials need a person, the rest may pass. */
 export async function connectTo(c: RedisComponent): Promise<RedisClient> {

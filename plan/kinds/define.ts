@@ -52,6 +52,13 @@ export interface StepAutomation {
   profile: 'short' | 'long';
 }
 
+/** The activity call that performs a step. */
+export const automate = (
+  activity: AutomationActivity,
+  input: Record<string, unknown>,
+  profile: StepAutomation['profile'] = 'short',
+): StepAutomation => ({ activity, input, profile });
+
 /** Suffix of every resource a drill creates: `orders-prod` is drilled as `orders-prod-drill`. */
 export const DRILL_SUFFIX = '-drill';
 

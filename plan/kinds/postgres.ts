@@ -1,12 +1,5 @@
 import { z } from 'zod';
-import {
-  dataComponentSchema,
-  secretEnv,
-  sh,
-  type KindDefinition,
-  type RunbookStep,
-  type StepAutomation,
-} from './define';
+import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('postgres', {
   host: z.string().default('127.0.0.1'),
@@ -32,13 +25,6 @@ const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
 /** recovery_target_time rejects the `Z` of ISO-8601 UTC times (time zone abbreviations are not loaded yet). */
 const recoveryTime = (time: string) => time.replace(/Z$/i, '+00:00');
-
-/** The activity call that performs a step. */
-const automate = (
-  activity: StepAutomation['activity'],
-  input: Record<string, unknown>,
-  profile: StepAutomation['profile'] = 'short',
-): StepAutomation => ({ activity, input, profile });
 
 /** Self-hosted PostgreSQL: base backups plus WAL archive, restored with recovery_target_time. */
 export const postgresKind: KindDefinition<PostgresComponent> = {

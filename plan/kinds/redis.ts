@@ -1,12 +1,5 @@
 import { z } from 'zod';
-import {
-  dataComponentSchema,
-  secretEnv,
-  sh,
-  type KindDefinition,
-  type RunbookStep,
-  type StepAutomation,
-} from './define';
+import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('redis', {
   host: z.string().default('127.0.0.1'),
@@ -42,13 +35,6 @@ export const schema = dataComponentSchema('redis', {
 });
 
 export type RedisComponent = z.infer<typeof schema>;
-
-/** The activity call that performs a step. */
-const automate = (
-  activity: StepAutomation['activity'],
-  input: Record<string, unknown>,
-  profile: StepAutomation['profile'] = 'short',
-): StepAutomation => ({ activity, input, profile });
 
 /** Redis: RDB snapshots (BGSAVE) restored into a fresh server. */
 export const redisKind: KindDefinition<RedisComponent> = {
