@@ -1,13 +1,15 @@
 import { heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { chainFor, retentionPlan } from '../backups/chain';
+import { mkdir, rm } from 'node:fs/promises';
+import { BrokenChainError, chainFor, retentionPlan } from '../backups/chain';
 import { LocalBackupStore } from '../backups/local-store';
-import { listOffsite, removeOffsite, uploadBackup, type OffsiteLocation } from '../backups/offsite';
+import { downloadBackup, listOffsite, removeOffsite, uploadBackup, type OffsiteLocation } from '../backups/offsite';
 import { parseDuration } from '../plan/duration';
 import { isStateful, kindOf, type Component } from '../plan/kinds';
 import type { BackupSettings } from '../plan/schema/common';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
 import type { AwsClients } from './aws-clients';
+import { parseTargetTime } from './verified-chain';
 
 /** A component whose backups the engine takes: it has a `backupDir` and its kind a `backups` hook. */
 export type BackedUpComponent = Component & { backupDir: string; backup?: BackupSettings };
@@ -105,6 +107,47 @@ export function createBackupActivities(aws: AwsClients) {
         log.info('Backup past its retention removed', { component: component.id, backupId: manifest.id });
       }
       return { removed: plan.remove.map((m) => m.id), keptExpired: plan.keptExpired };
+    },
+
+    /**
+     * Downloads from the offsite copy the backups of the chain for `targetTime` that the local
+     * directory lacks (or holds damaged), each checked against its manifest. Idempotent: what is
+     * already there and intact is not fetched again.
+     */
+    fetchOffsiteBackups: async ({ component, targetTime }: { component: BackedUpComponent; targetTime: string }) => {
+      const location = offsiteOf(component);
+      if (!location) return { fetched: [] as string[], present: [] as string[] };
+      const target = parseTargetTime(targetTime, `fetch offsite backups of ${component.id}`);
+      const store = storeOf(component);
+      const s3 = aws.s3(location.region);
+      const offsite = await listOffsite(s3, location);
+      let chain;
+      try {
+        chain = chainFor(offsite, target);
+      } catch (error) {
+        if (!(error instanceof BrokenChainError)) throw error;
+        throw ApplicationFailure.nonRetryable(
+          `${component.id}: the offsite copy s3://${location.bucket}/${location.prefix}/ cannot restore ${targetTime} either: ${error.message}`,
+          'BrokenChain',
+        );
+      }
+      const fetched: string[] = [];
+      const present: string[] = [];
+      await mkdir(component.backupDir, { recursive: true });
+      for (const manifest of [...chain.links, ...chain.logs]) {
+        heartbeat(manifest.id);
+        const local = await store.read(manifest.id);
+        if (local && (await store.verify(local)).length === 0) {
+          present.push(manifest.id);
+          continue;
+        }
+        await rm(store.dirOf(manifest.id), { recursive: true, force: true });
+        await rm(`${store.dirOf(manifest.id)}.download`, { recursive: true, force: true });
+        await downloadBackup(s3, location, manifest, store.dirOf(manifest.id));
+        fetched.push(manifest.id);
+        log.info('Backup fetched from the offsite copy', { component: component.id, backupId: manifest.id });
+      }
+      return { fetched, present, from: `s3://${location.bucket}/${location.prefix}/` };
     },
 
     /** The newest recovery point of every engine-backed-up component of a plan, against its RPO. */

@@ -18,6 +18,8 @@ import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { startMoto } from './helpers/servers';
+import { runbookOf } from '../plan/kinds';
+import { schema as gitRepoSchema } from '../plan/kinds/git-repo';
 
 const scratch = mkdtempSync(join(tmpdir(), 'recovery-offsite-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -136,5 +138,32 @@ describe('backup store and offsite copies (moto)', () => {
       offsite.map((m) => m.id),
       [newest],
     );
+  });
+
+  it('a restore on a new machine fetches from the offsite copy exactly the chain it needs', async () => {
+    const activities = createBackupActivities(aws);
+    const newest = '2026-11-23T100000Z-snapshot';
+    rmSync(backupDir, { recursive: true, force: true }); // the machine that held the backups is gone
+    const first = await runActivity(activities.fetchOffsiteBackups, {
+      component,
+      targetTime: '2026-11-23T11:00:00.000Z',
+    });
+    assert.deepEqual(first, { fetched: [newest], present: [], from: 's3://agama-backups/offsite/agama-ansible/' });
+    assert.deepEqual(await store.verify((await store.read(newest))!), []);
+    const again = await runActivity(activities.fetchOffsiteBackups, { component, targetTime: 'latest' });
+    assert.deepEqual(again.fetched, [], 'what is there and intact is not fetched again');
+    await assert.rejects(
+      runActivity(activities.fetchOffsiteBackups, { component, targetTime: '2026-01-01T00:00:00.000Z' }),
+      nonRetryable('BrokenChain', 's3://agama-backups/offsite/agama-ansible/', 'no backup was taken at or before'),
+    );
+  });
+
+  it('the runbook of a component with an offsite copy starts by fetching from it', () => {
+    const steps = runbookOf(
+      gitRepoSchema.parse({ ...component, url: 'file:///srv/git/agama.git', checkoutDir: '/etc/ansible/agama' }),
+      { mode: 'recover', targetTime: '<TARGET_TIME>', drillSuffix: '-drill' },
+    );
+    assert.equal(steps[0]!.id, 'fetch-offsite');
+    assert.equal(steps[0]!.command, `aws s3 sync s3://agama-backups/offsite/agama-ansible/ ${backupDir}/`);
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { RecoveryActivities } from '../activities';
 import { parseDuration } from '../plan/duration';
-import { kindOf, type Component, type StepContext } from '../plan/kinds';
+import { runbookOf, type Component, type StepContext } from '../plan/kinds';
 import type { AutomationActivity } from '../plan/kinds/define';
 import { stepEventSignal } from './messages';
 import type { StepEvent, StepStatus } from './progress';
@@ -71,7 +71,7 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
   const report = (step: string, status: StepStatus, extra: Partial<StepEvent> = {}) =>
     parent.signal(stepEventSignal, { component: component.id, step, status, at: new Date().toISOString(), ...extra });
 
-  const steps = kindOf(component).steps(component, context);
+  const steps = runbookOf(component, context);
   const first = input.resumeFrom ? steps.findIndex((s) => s.id === input.resumeFrom) : 0;
   if (first < 0)
     throw ApplicationFailure.nonRetryable(`no step "${input.resumeFrom}" in the runbook of ${component.id}`);

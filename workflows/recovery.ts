@@ -14,7 +14,7 @@ import type { RecoveryActivities } from '../activities';
 import type { RecoveryNotification } from '../activities/notify';
 import { analyzeScenario } from '../plan/analysis';
 import { parseDuration } from '../plan/duration';
-import { DRILL_SUFFIX, estimateOf, isStateful, kindOf, type Component, type StepContext } from '../plan/kinds';
+import { DRILL_SUFFIX, estimateOf, isStateful, runbookOf, type Component, type StepContext } from '../plan/kinds';
 import { formatMinutes } from '../plan/rpo';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
 import { componentRecoveryWorkflow, componentWorkflowId, type ComponentRunResult } from './component';
@@ -217,21 +217,19 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
       estimateMinutes: minutesOf(estimateOf(component)),
       approvalRequired: component.approval === 'required',
       runs: 0,
-      steps: kindOf(component)
-        .steps(component, context)
-        .map((step) => ({
-          id: step.id,
-          title: step.title,
-          status: 'pending',
-          automation: !step.automation
-            ? 'manual'
-            : 'coveredBy' in step.automation
-              ? 'covered'
-              : 'timer' in step.automation
-                ? 'timer'
-                : 'activity',
-          attempts: 0,
-        })),
+      steps: runbookOf(component, context).map((step) => ({
+        id: step.id,
+        title: step.title,
+        status: 'pending',
+        automation: !step.automation
+          ? 'manual'
+          : 'coveredBy' in step.automation
+            ? 'covered'
+            : 'timer' in step.automation
+              ? 'timer'
+              : 'activity',
+        attempts: 0,
+      })),
       rto: { objectiveMinutes: timing.rtoObjectiveMinutes },
       ...(isStateful(component) && rpo ? { rpo: { objectiveMinutes: rpo.objectiveMinutes } } : {}),
     };

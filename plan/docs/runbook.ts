@@ -1,5 +1,5 @@
 import type { ScenarioAnalysis } from '../analysis';
-import { DRILL_SUFFIX, estimateOf, kindOf, type Component, type StepContext } from '../kinds';
+import { DRILL_SUFFIX, estimateOf, kindOf, runbookOf, type Component, type StepContext } from '../kinds';
 import { OBJECTIVES_HEADER, objectivesRows } from '../objectives-table';
 import { formatMinutes } from '../rpo';
 import type { RecoveryPlan } from '../schema/plan';
@@ -79,7 +79,7 @@ function componentSection(component: Component, position: string, context: StepC
       : []),
     '',
   ];
-  kind.steps(component, context).forEach((step, i) => {
+  runbookOf(component, context).forEach((step, i) => {
     lines.push(`${i + 1}. **${step.title}.** ${step.does}`, '', fence('bash', step.command).replace(/^/gm, '   '), '');
     if (step.validate) lines.push('   *Check:*', '', fence('bash', step.validate).replace(/^/gm, '   '), '');
     if (step.rollback) lines.push('   *Undo:*', '', fence('bash', step.rollback).replace(/^/gm, '   '), '');

@@ -15,7 +15,7 @@ import * as route53Failover from './route53-failover';
 import * as s3Bucket from './s3-bucket';
 import * as terraform from './terraform';
 import * as wait from './wait';
-import type { KindDefinition, Tier } from './define';
+import { automate, sh, type KindDefinition, type RunbookStep, type StepContext, type Tier } from './define';
 
 export type { KindDefinition, RunbookStep, StepContext, Tier } from './define';
 export { DRILL_SUFFIX, TIERS } from './define';
@@ -79,6 +79,31 @@ export function isStateful(component: Component): boolean {
 export function tierOf(component: Component): Tier {
   const { tier } = kindOf(component);
   return typeof tier === 'function' ? tier(component) : tier;
+}
+
+/**
+ * The steps that recover `component`: its kind's runbook, preceded, for a component whose backups
+ * the engine copies offsite, by fetching from the offsite copy whatever the restore needs that the
+ * local backup directory lacks (the machine that held it may be the one that is gone).
+ */
+export function runbookOf(component: Component, context: StepContext): RunbookStep[] {
+  const kind = kindOf(component);
+  const steps = kind.steps(component, context);
+  const offsite = 'backup' in component ? component.backup?.offsite?.s3 : undefined;
+  if (!offsite || !kind.backups || !('backupDir' in component)) return steps;
+  const source = `s3://${offsite.bucket}/${[offsite.prefix.replace(/\/+$/, ''), component.id].filter(Boolean).join('/')}/`;
+  const region = offsite.region ? ` --region ${offsite.region}` : '';
+  return [
+    {
+      id: 'fetch-offsite',
+      title: 'Fetch the backups the restore needs from the offsite copy',
+      does: `Only the backups of the chain for ${context.targetTime} that ${component.backupDir} lacks are downloaded from ${source}, each checked against its manifest; with all of them present, nothing is fetched.`,
+      command: `aws s3 sync${region} ${source} ${sh(component.backupDir)}/`,
+      validate: `ls ${sh(component.backupDir)}   # one folder per backup, each with its manifest.json`,
+      automation: automate('fetchOffsiteBackups', { component, targetTime: context.targetTime }),
+    },
+    ...steps,
+  ];
 }
 
 /** The component's `estimate`, or its kind's default. */
