@@ -30,7 +30,7 @@ import {
 } from '../demo/aws-region-failover';
 import { loadPlan } from '../plan/load';
 import type { MotoServer } from '../toolchain/moto-server';
-import { RedisClient } from '../activities/redis/client';
+import { connectRedis } from '../activities/redis/connection';
 import { startRedis, stopRedis } from '../activities/redis/server';
 import { freePort } from '../toolchain/net';
 import { backupWorkflow, recoveryWorkflow } from '../workflows';
@@ -125,18 +125,18 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
       { dir: settings.dataDir, port: settings.port },
       { dir: settings.restoreDir, port: settings.restorePort },
     );
-    const client = await RedisClient.connect({ host: '127.0.0.1', port: settings.port, password }, 5_000);
-    for (let i = 1; i <= 20; i++) await client.call('SET', `session:${i}`, `cart-of-customer-${i}`);
-    client.close();
+    const client = await connectRedis({ host: '127.0.0.1', port: settings.port, password }, 5_000);
+    for (let i = 1; i <= 20; i++) await client.set(`session:${i}`, `cart-of-customer-${i}`);
+    client.destroy();
     return { settings };
   }
 
   /** Sessions the restored cache serves, read on its port. */
   async function restoredSessions(cache: LocalCache): Promise<unknown[]> {
     const password = process.env.SHOP_REDIS_PASSWORD!;
-    const client = await RedisClient.connect({ host: '127.0.0.1', port: cache.settings.restorePort, password }, 5_000);
-    const values = [await client.call('DBSIZE'), String(await client.call('GET', 'session:7'))];
-    client.close();
+    const client = await connectRedis({ host: '127.0.0.1', port: cache.settings.restorePort, password }, 5_000);
+    const values = [await client.dbSize(), String(await client.get('session:7'))];
+    client.destroy();
     return values;
   }
 

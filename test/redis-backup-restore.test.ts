@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AwsClients } from '../activities/aws-clients';
 import { createRedisActivities } from '../activities/redis';
-import { RedisClient, text } from '../activities/redis/client';
+import { connectRedis, pipeline, text, type Redis } from '../activities/redis/connection';
 import { readCommands, sampledFrom, type Candidate } from '../activities/redis/sample';
 import { startRedis, stopRedis } from '../activities/redis/server';
 import { runCommand } from '../activities/run-command';
@@ -43,7 +43,7 @@ let port: number;
 let restorePort: number;
 let activities: ReturnType<typeof createRedisActivities>;
 let component: RedisComponent;
-let prod: RedisClient;
+let prod: Redis;
 /** Every activity result, to check that none holds the password. */
 const results: unknown[] = [];
 
@@ -61,19 +61,18 @@ const NEVER_TAKEN = new Date('2030-01-01T00:00:00Z');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every key of databases 0 and 1 with its type and a digest of its value: `db/key type digest`. */
-async function contents(client: RedisClient): Promise<string[]> {
+async function contents(client: Redis): Promise<string[]> {
   const candidates: Candidate[] = [];
   for (const db of [0, 1]) {
-    await client.call('SELECT', db);
-    for (const key of (await client.call('KEYS', '*')) as Buffer[])
-      candidates.push({ db, key, type: text(await client.call('TYPE', key)) });
+    await client.select(db);
+    for (const key of await client.keys('*')) candidates.push({ db, key, type: await client.type(key) });
   }
-  const sampled = sampledFrom(candidates, await client.pipeline(readCommands(candidates)));
+  const sampled = sampledFrom(candidates, await pipeline(client, readCommands(candidates)));
   return sampled.map((s) => `${s!.db}/${s!.key} ${s!.type} ${s!.digest}`).sort();
 }
 
 const stopAll = once(async () => {
-  prod?.close();
+  prod?.destroy();
   await stopRedis({ dir: prodDir, port, password: PASSWORD }).catch(() => undefined);
   await stopRedis({ dir: restoreDir, port: restorePort, password: PASSWORD }).catch(() => undefined);
   await stopRedis({ dir: drillDir, port: port + 1 }).catch(() => undefined);
@@ -89,7 +88,7 @@ before(async () => {
   [port, restorePort] = [await freePort(), await freePort()];
   process.env[PASSWORD_ENV] = PASSWORD;
   await startRedis({ redisServer, dir: prodDir, port, password: PASSWORD, persistence: 'rdb' });
-  prod = await RedisClient.connect({ host: '127.0.0.1', port, password: PASSWORD });
+  prod = await connectRedis({ host: '127.0.0.1', port, password: PASSWORD });
   component = schema.parse({
     kind: 'redis',
     id,
@@ -119,7 +118,7 @@ async function runSteps(context: StepContext): Promise<Record<string, unknown>> 
   return out;
 }
 
-const saves = async () => Number(/rdb_saves:(\d+)/.exec(text(await prod.call('INFO', 'persistence')))![1]);
+const saves = async () => Number(/rdb_saves:(\d+)/.exec(text(await prod.info('persistence')))![1]);
 
 describe('redis kind on a real redis-server', () => {
   let first: BackupManifest;
@@ -128,7 +127,7 @@ describe('redis kind on a real redis-server', () => {
   let target: string;
 
   it('takes snapshots with key counts and a sample of keys, idempotent by backup id', async () => {
-    await prod.pipeline([
+    await pipeline(prod, [
       ['SET', 'user:1', 'ann'],
       ['RPUSH', 'queue', 'a', 'b', 'c'],
       ['SADD', 'tags', 'x', 'y', 'z'],
@@ -137,9 +136,9 @@ describe('redis kind on a real redis-server', () => {
       ['XADD', 'events', '1-1', 'kind', 'login'],
       ['SET', 'session:tmp', 'soon gone', 'EX', '3600'],
       ['SET', Buffer.from([0xff, 0x00, 0x01]), Buffer.from([0x00, 0xfe])],
-      ['SELECT', 1],
+      ['SELECT', '1'],
       ['SET', 'other', 'db one'],
-      ['SELECT', 0],
+      ['SELECT', '0'],
     ]);
     atFirst = await contents(prod);
     const before = Date.now();
@@ -187,12 +186,12 @@ describe('redis kind on a real redis-server', () => {
     );
     assert.equal(await saves(), savesBefore, 'and takes no second BGSAVE');
 
-    await prod.pipeline([
+    await pipeline(prod, [
       ['SET', 'user:2', 'bob'],
       ['RPUSH', 'queue', 'd'],
-      ['SELECT', 1],
+      ['SELECT', '1'],
       ['SET', 'later', 'x'],
-      ['SELECT', 0],
+      ['SELECT', '0'],
     ]);
     await sleep(1_100);
     target = new Date().toISOString();
@@ -206,7 +205,7 @@ describe('redis kind on a real redis-server', () => {
   });
 
   it('recovers a time between the snapshots into a fresh server after a FLUSHALL, then cuts over', async () => {
-    await prod.call('FLUSHALL');
+    await prod.flushAll();
     const steps = await runSteps({ mode: 'recover', targetTime: target, drillSuffix: DRILL_SUFFIX });
     assert.deepEqual(Object.keys(steps), ['choose-snapshot', 'load-snapshot', 'cut-over']);
     assert.equal((steps['choose-snapshot'] as { snapshot: string }).snapshot, first.id);
@@ -226,14 +225,14 @@ describe('redis kind on a real redis-server', () => {
       { db: 1, keys: 1, atSnapshot: 1 },
     ]);
 
-    const restored = await RedisClient.connect({ host: '127.0.0.1', port: restorePort, password: PASSWORD });
+    const restored = await connectRedis({ host: '127.0.0.1', port: restorePort, password: PASSWORD });
     try {
       assert.deepEqual(await contents(restored), atFirst, "exactly the first snapshot's keys and values");
     } finally {
-      restored.close();
+      restored.destroy();
     }
     assert.equal(readFileSync(cutoverFile, 'utf8').trim(), `clients now use 127.0.0.1:${restorePort}`);
-    assert.equal(await prod.call('DBSIZE'), 0, 'production itself is left to the cutover');
+    assert.equal(await prod.dbSize(), 0, 'production itself is left to the cutover');
 
     const again = await call(activities.restoreRedisSnapshot, { component, targetTime: target });
     assert.equal(again.snapshot, first.id, 'a retry finds the restored server running and checks it again');

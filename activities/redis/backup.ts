@@ -18,7 +18,7 @@ import type { BackupActivityInput, BackupManifest } from '../../backups/manifest
 import type { RedisComponent } from '../../plan/kinds/redis';
 import { heartbeatWhile } from '../heartbeat';
 import { runProcess } from '../process';
-import { infoFields, RedisError, text, type RedisClient, type Reply } from './client';
+import { ErrorReply, infoFields, pipeline, text, type Command, type Redis, type Reply } from './connection';
 import { connectTo, redisComponent, redisFailure } from './component';
 import { keyspace, pickCandidates, readCommands, sampledFrom, type SampledKey } from './sample';
 
@@ -62,9 +62,9 @@ function persistence(reply: Reply) {
 }
 
 /** Waits (heartbeating) until no background save runs; the state of persistence then. */
-async function saveFinished(client: RedisClient, what: string) {
+async function saveFinished(client: Redis, what: string) {
   for (;;) {
-    const state = persistence(await client.call('INFO', 'persistence'));
+    const state = persistence(await client.info('persistence'));
     if (!state.inProgress) return state;
     heartbeat({ waitingFor: what });
     await sleep(100);
@@ -72,13 +72,11 @@ async function saveFinished(client: RedisClient, what: string) {
 }
 
 /** The RDB file the server writes (CONFIG GET dir and dbfilename), or the plan's when CONFIG is renamed away. */
-async function rdbPath(client: RedisClient, c: RedisComponent): Promise<string> {
+async function rdbPath(client: Redis, c: RedisComponent): Promise<string> {
   try {
-    const [dir, name] = await client.pipeline([
-      ['CONFIG', 'GET', 'dir'],
-      ['CONFIG', 'GET', 'dbfilename'],
-    ]);
-    if (Array.isArray(dir) && Array.isArray(name)) return join(text(dir[1]!), text(name[1]!));
+    // One parameter per CONFIG GET: Redis 6 takes no more.
+    const [{ dir }, { dbfilename }] = await Promise.all([client.configGet('dir'), client.configGet('dbfilename')]);
+    if (dir && dbfilename) return join(text(dir), text(dbfilename));
   } catch {
     // fall through
   }
@@ -86,21 +84,21 @@ async function rdbPath(client: RedisClient, c: RedisComponent): Promise<string> 
 }
 
 export function createRedisBackups(redisServer: () => string) {
-  async function snapshot(c: RedisComponent, client: RedisClient, id: string): Promise<BackupManifest> {
+  async function snapshot(c: RedisComponent, client: Redis, id: string): Promise<BackupManifest> {
     const store = new LocalBackupStore(c.backupDir);
     const startedAt = new Date().toISOString();
-    const redisVersion = infoFields(await client.call('INFO', 'server')).get('redis_version') ?? '';
+    const redisVersion = infoFields(await client.info('server')).get('redis_version') ?? '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const before = await saveFinished(client, 'a background save of the server itself');
       const space = await keyspace(client);
       const dbs = [...space.keys()].sort((a, b) => a - b);
       const candidates = await pickCandidates(client, dbs);
       const reads = readCommands(candidates);
-      const sizes = [...dbs.flatMap((db) => [['SELECT', db], ['DBSIZE']]), ['SELECT', 0]];
-      const replies = await client.pipeline([...reads, ...sizes, ['BGSAVE'], ['TIME'], ...reads, ...sizes]);
+      const sizes: Command[] = [...dbs.flatMap((db) => [['SELECT', String(db)], ['DBSIZE']]), ['SELECT', '0']];
+      const replies = await pipeline(client, [...reads, ...sizes, ['BGSAVE'], ['TIME'], ...reads, ...sizes]);
       const at = (i: number) => replies[i]!;
       const bgsave = at(reads.length + sizes.length);
-      if (bgsave instanceof RedisError) {
+      if (bgsave instanceof ErrorReply) {
         // A save or an AOF rewrite started meanwhile: wait for it, then take ours.
         if (/in progress/i.test(bgsave.message) && attempt < ATTEMPTS) continue;
         throw ApplicationFailure.retryable(`${c.id}: BGSAVE refused: ${bgsave.message}`, 'SnapshotFailed');
@@ -119,7 +117,7 @@ export function createRedisBackups(redisServer: () => string) {
       const source = await rdbPath(client, c);
       const staged = await store.stage(id);
       await heartbeatWhile(copyFile(source, join(staged, RDB_FILE)), () => ({ copying: source }));
-      const copied = persistence(await client.call('INFO', 'persistence'));
+      const copied = persistence(await client.info('persistence'));
       if (copied.inProgress || (after.saves !== undefined && copied.saves !== after.saves)) continue;
       try {
         await checkRdb(redisServer(), join(staged, RDB_FILE));
@@ -184,7 +182,7 @@ export function createRedisBackups(redisServer: () => string) {
       } catch (error) {
         throw redisFailure(`${c.id}: snapshot ${input.backupId} of ${c.host}:${c.port}`, error);
       } finally {
-        client.close();
+        client.destroy();
       }
     },
   };

@@ -4,7 +4,7 @@ import { parsedComponent, passwordOf } from '../component-input';
 import { parseTargetTime } from '../verified-chain';
 
 export { passwordOf };
-import { RedisClient, RedisError } from './client';
+import { connectRedis, ErrorReply, type Redis } from './connection';
 
 /** The component as the plan gives it, with the kind's defaults; a malformed one is a plan error. */
 export const redisComponent = (value: unknown): RedisComponent => parsedComponent(schema, 'redis', value);
@@ -13,13 +13,13 @@ export const redisComponent = (value: unknown): RedisComponent => parsedComponen
 export const targetOf = (c: RedisComponent, targetTime: string) => parseTargetTime(targetTime, c.id);
 
 /** A connection to the component's server: refused credentials need a person, the rest may pass. */
-export async function connectTo(c: RedisComponent): Promise<RedisClient> {
+export async function connectTo(c: RedisComponent): Promise<Redis> {
   try {
-    return await RedisClient.connect({ host: c.host, port: c.port, password: passwordOf(c) });
+    return await connectRedis({ host: c.host, port: c.port, password: passwordOf(c) });
   } catch (error) {
     if (error instanceof ApplicationFailure) throw error;
     const message = `${c.id}: Redis at ${c.host}:${c.port}: ${(error as Error).message}`;
-    if (error instanceof RedisError && /^(WRONGPASS|NOAUTH|ERR AUTH)/.test(error.message))
+    if (error instanceof ErrorReply && /^(WRONGPASS|NOAUTH|ERR AUTH)/.test(error.message))
       throw ApplicationFailure.nonRetryable(
         `${message} (check ${c.passwordEnv ?? 'passwordEnv'})`,
         'RedisAccessDenied',
@@ -35,7 +35,7 @@ export async function connectTo(c: RedisComponent): Promise<RedisClient> {
 export function redisFailure(what: string, error: unknown): unknown {
   if (!(error instanceof Error) || error instanceof TemporalFailure) return error;
   const message = `${what}: ${error.message}`;
-  if (error instanceof RedisError && /^(NOAUTH|WRONGPASS|NOPERM)/.test(error.message))
+  if (error instanceof ErrorReply && /^(NOAUTH|WRONGPASS|NOPERM)/.test(error.message))
     return ApplicationFailure.nonRetryable(message, 'RedisAccessDenied');
   return ApplicationFailure.retryable(message, 'RedisUnavailable');
 }

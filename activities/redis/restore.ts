@@ -20,7 +20,7 @@ import type { RedisComponent } from '../../plan/kinds/redis';
 import { freePort, isPortFree } from '../../toolchain/net';
 import { heartbeatWhile } from '../heartbeat';
 import { checkRdb, RDB_FILE, type SnapshotDetails } from './backup';
-import { RedisClient } from './client';
+import { connectRedis } from './connection';
 import { guarded, passwordOf, redisComponent, targetOf } from './component';
 import { checkSample, keyspace, type KeyProblem } from './sample';
 import { runningIn, startRedis, stopRedis } from './server';
@@ -122,7 +122,7 @@ async function validate(
   address: { port: number; password?: string },
 ): Promise<RedisValidation> {
   const details = snapshot.details as unknown as SnapshotDetails;
-  const client = await RedisClient.connect({ host: '127.0.0.1', ...address });
+  const client = await connectRedis({ host: '127.0.0.1', ...address });
   try {
     const problems: KeyProblem[] = [];
     const expected = new Map(details.databases.map((d) => [d.db, d]));
@@ -156,7 +156,7 @@ async function validate(
       sampleExpired: sample.expired,
     };
   } finally {
-    client.close();
+    client.destroy();
   }
 }
 

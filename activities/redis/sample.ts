@@ -6,14 +6,14 @@
  * a listpack after), and would report such a key as changed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { infoFields, RedisError, text, type RedisClient, type Reply } from './client';
+import { ErrorReply, infoFields, pipeline, text, type Command, type Redis, type Reply } from './connection';
 
 /** Keys sampled per snapshot, and the largest value sampled (MEMORY USAGE, bytes). */
 export const SAMPLE_SIZE = 20;
 const MAX_SAMPLED_BYTES = 64 * 1024;
 
 /** How each type's whole value is read. */
-const READS: Record<string, (key: Buffer) => (string | Buffer)[]> = {
+const READS: Record<string, (key: Buffer) => Command> = {
   string: (key) => ['GET', key],
   list: (key) => ['LRANGE', key, '0', '-1'],
   set: (key) => ['SMEMBERS', key],
@@ -41,9 +41,9 @@ export interface DbCount {
 }
 
 /** `db0:keys=3,expires=0,avg_ttl=0` lines of INFO keyspace, by database number. */
-export async function keyspace(client: RedisClient): Promise<Map<number, DbCount>> {
+export async function keyspace(client: Redis): Promise<Map<number, DbCount>> {
   const counts = new Map<number, DbCount>();
-  for (const [name, value] of infoFields(await client.call('INFO', 'keyspace'))) {
+  for (const [name, value] of infoFields(await client.info('keyspace'))) {
     const db = /^db(\d+)$/.exec(name)?.[1];
     const fields = new Map(value.split(',').map((kv) => kv.split('=') as [string, string]));
     if (db !== undefined)
@@ -90,19 +90,20 @@ export interface Candidate {
 }
 
 /** Up to SAMPLE_SIZE keys of readable types and modest size, spread over the databases that have keys. */
-export async function pickCandidates(client: RedisClient, dbs: number[]): Promise<Candidate[]> {
+export async function pickCandidates(client: Redis, dbs: number[]): Promise<Candidate[]> {
   const quota = Math.ceil(SAMPLE_SIZE / Math.max(1, dbs.length));
   const picked: Candidate[] = [];
   for (const db of dbs) {
-    await client.call('SELECT', db);
+    await client.select(db);
     const found: Candidate[] = [];
     let cursor = '0';
     let rounds = 0;
     do {
-      const [next, keys] = (await client.call('SCAN', cursor, 'COUNT', '100')) as [Buffer, Buffer[]];
+      const { cursor: next, keys } = await client.scan(cursor, { COUNT: 100 });
       cursor = next.toString();
-      const replies = await client.pipeline(
-        keys.flatMap((key) => [
+      const replies = await pipeline(
+        client,
+        keys.flatMap((key): Command[] => [
           ['TYPE', key],
           ['MEMORY', 'USAGE', key],
         ]),
@@ -115,24 +116,24 @@ export async function pickCandidates(client: RedisClient, dbs: number[]): Promis
     } while (cursor !== '0' && found.length < quota && ++rounds < 50);
     picked.push(...found.slice(0, quota));
   }
-  await client.call('SELECT', 0);
+  await client.select(0);
   return picked.slice(0, SAMPLE_SIZE);
 }
 
 /** The commands that read `candidates` (SELECT, then the read and PTTL of each key). */
-export function readCommands(candidates: Candidate[]): (string | number | Buffer)[][] {
-  const commands: (string | number | Buffer)[][] = [];
+export function readCommands(candidates: Candidate[]): Command[] {
+  const commands: Command[] = [];
   let db = -1;
   for (const c of candidates) {
-    if (c.db !== db) commands.push(['SELECT', (db = c.db)]);
+    if (c.db !== db) commands.push(['SELECT', String((db = c.db))]);
     commands.push(READS[c.type]!(c.key), ['PTTL', c.key]);
   }
-  commands.push(['SELECT', 0]);
+  commands.push(['SELECT', '0']);
   return commands;
 }
 
 /** The sample entries from the replies to readCommands; a key that errored (changed type) is left out. */
-export function sampledFrom(candidates: Candidate[], replies: Reply[]): (SampledKey | undefined)[] {
+export function sampledFrom(candidates: Candidate[], replies: (Reply | ErrorReply)[]): (SampledKey | undefined)[] {
   let at = 0;
   let db = -1;
   return candidates.map((c) => {
@@ -142,7 +143,7 @@ export function sampledFrom(candidates: Candidate[], replies: Reply[]): (Sampled
     }
     const value = replies[at++]!;
     const ttl = replies[at++]!;
-    if (value instanceof RedisError || value === null || ttl === -2) return undefined;
+    if (value instanceof ErrorReply || value === null || ttl === -2) return undefined;
     return {
       db: c.db,
       ...named(c.key),
@@ -161,14 +162,14 @@ export interface KeyProblem {
 
 /** Compares a restored server with the sample: the same type and value for each key (one with a TTL may be gone). */
 export async function checkSample(
-  client: RedisClient,
+  client: Redis,
   sample: SampledKey[],
 ): Promise<{ checked: number; expired: number; problems: KeyProblem[] }> {
   const problems: KeyProblem[] = [];
   let expired = 0;
   const candidates = sample.map((s) => ({ db: s.db, key: keyBytes(s), type: s.type }));
   // A key of another type now answers WRONGTYPE, a missing one nil or PTTL -2: both come back undefined.
-  const replies = await client.pipeline(readCommands(candidates));
+  const replies = await pipeline(client, readCommands(candidates));
   const found = sampledFrom(candidates, replies);
   sample.forEach((s, i) => {
     const now = found[i];

@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisClient, RedisError, text } from './client';
+import { connectRedis, ErrorReply } from './connection';
 
 export interface RedisServerOptions {
   /** The redis-server program. */
@@ -79,15 +79,15 @@ export async function waitForPing(
   for (;;) {
     let status = 'not accepting connections yet';
     try {
-      const client = await RedisClient.connect({ host: '127.0.0.1', ...address }, 2_000);
+      const client = await connectRedis({ host: '127.0.0.1', ...address }, 2_000);
       try {
-        if (text(await client.call('PING')) === 'PONG') return;
+        if ((await client.ping()) === 'PONG') return;
       } finally {
-        client.close();
+        client.destroy();
       }
     } catch (error) {
-      if (error instanceof RedisError && /^(WRONGPASS|NOAUTH)/.test(error.message)) throw error;
-      status = error instanceof RedisError ? error.message : status;
+      if (error instanceof ErrorReply && /^(WRONGPASS|NOAUTH)/.test(error.message)) throw error;
+      status = error instanceof ErrorReply ? error.message : status;
     }
     if (exited()) throw new Error(`${what} exited before it answered PING`);
     if (Date.now() > deadline) throw new Error(`${what} did not answer PING within ${timeoutMs} ms (${status})`);
@@ -134,11 +134,14 @@ export async function stopRedis(
   const pid = await runningIn(dir);
   if (pid === undefined) return;
   try {
-    const client = await RedisClient.connect({ host: '127.0.0.1', port, password }, 2_000);
+    const client = await connectRedis({ host: '127.0.0.1', port, password }, 2_000);
     // The server closes the connection instead of answering; an answer is a refusal (NOAUTH).
-    const [refused] = await client.pipeline([['SHUTDOWN', 'NOSAVE']]).catch(() => [undefined]);
-    client.close();
-    if (refused !== undefined) process.kill(pid, 'SIGKILL');
+    const refused = await client.sendCommand(['SHUTDOWN', 'NOSAVE']).then(
+      () => true,
+      (error: unknown) => error instanceof ErrorReply,
+    );
+    client.destroy();
+    if (refused) process.kill(pid, 'SIGKILL');
   } catch {
     process.kill(pid, 'SIGKILL');
   }
