@@ -11,6 +11,7 @@ import { createPlanActivities } from './plans';
 import { createRdsActivities } from './rds';
 import { createRoute53Activities } from './route53';
 import { runCommand } from './run-command';
+import { simulateStep } from './simulate';
 import { createS3RestoreActivities } from './s3-restore';
 import { createTerraformActivities, type TerraformBinaries } from './terraform';
 import { locateDataServers, type DataServerBinaries } from '../toolchain/data-servers';
@@ -58,6 +59,7 @@ export function createActivities({ aws, plansDir, notifications, binaries, dataB
     ...createTerraformActivities(binaries),
     runCommand,
     httpCheck,
+    simulateStep,
   };
 }
 

@@ -4,6 +4,7 @@ import { cancelCommand } from './commands/cancel';
 import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/decide';
 import { docsCommand } from './commands/docs';
 import { backupsCommand } from './commands/backups';
+import { drillCommand, type DrillOptions } from './commands/drill';
 import { iamCommand } from './commands/iam';
 import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
@@ -57,6 +58,26 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('-s, --scenario <name>', 'only what this scenario needs (default: every scenario)')
     .option('--json', 'the policy document only')
     .action((file: string, options: { scenario?: string; json?: boolean }) => run(iamCommand(file, options)));
+
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  program
+    .command('drill')
+    .description(
+      'Rehearse a scenario: with --simulate, the real recovery workflow on the time-skipping test server, every step taking its estimate, in seconds of wall time; prints the timeline and the RTO verdict (exit 1 when the RTO is missed)',
+    )
+    .argument('<plan>', 'plan file (YAML)')
+    .option('--scenario <name>', 'scenario to rehearse (default: the only one, or full-restore)')
+    .option('--simulate', 'simulate on the time-skipping test server (npm run bootstrap installs it)')
+    .option(
+      '--fail <component:attempts>',
+      "make the component's first step fail this many attempts (repeatable)",
+      collect,
+      [],
+    )
+    .option('--slow <component:factor>', "multiply the component's estimate (repeatable)", collect, [])
+    .option('--approval-delay <duration>', 'how long people take to approve each gate, e.g. 10m', '0m')
+    .option('--json', 'machine-readable output')
+    .action((file: string, options: DrillOptions) => run(drillCommand(file, options)));
 
   program
     .command('backups')

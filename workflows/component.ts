@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { RecoveryActivities } from '../activities';
 import { parseDuration } from '../plan/duration';
-import { runbookOf, type Component, type StepContext } from '../plan/kinds';
+import { runbookOf, type Component, type RunbookStep, type StepContext } from '../plan/kinds';
 import type { AutomationActivity } from '../plan/kinds/define';
 import { stepEventSignal } from './messages';
 import type { StepEvent, StepStatus } from './progress';
@@ -43,6 +43,8 @@ export interface ComponentRunInput {
   context: StepContext;
   /** Start at this step (a retry or a skip decision); the first step when absent. */
   resumeFrom?: string;
+  /** A simulated run: the steps share `minutes` of durable timers; the first fails `failAttempts` times. */
+  simulation?: { minutes: number; failAttempts: number };
 }
 
 export interface ComponentRunResult {
@@ -85,6 +87,8 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
       await report(covered, status, { error, result: { coveredBy: coveringStep } });
     waitingFor.delete(coveringStep);
   };
+
+  if (input.simulation) return simulate(steps.slice(first), input.simulation, report);
 
   for (const step of steps.slice(first)) {
     const automation = step.automation;
@@ -137,6 +141,42 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
       await settleCovered(step.id, 'failed', `covered by "${step.id}", which failed`);
       return { ok: false, results, failed: { step: step.id, error: message } };
     }
+  }
+  return { ok: true, results };
+}
+
+/**
+ * The runbook rehearsed on paper: each step that does work (not covered by another) takes an equal
+ * share of the component's simulated duration as a durable timer, so the time-skipping server
+ * plays hours in milliseconds. The first step's injected failures go through the real activity
+ * retry policy, whose backoff is part of the timeline; retries that run out go to the operator.
+ */
+async function simulate(
+  steps: RunbookStep[],
+  { minutes, failAttempts }: { minutes: number; failAttempts: number },
+  report: (step: string, status: StepStatus, extra?: Partial<StepEvent>) => Promise<void>,
+): Promise<ComponentRunResult> {
+  const working = steps.filter((s) => !(s.automation && 'coveredBy' in s.automation));
+  const share = (minutes * 60_000) / Math.max(1, working.length);
+  const results: Record<string, unknown> = {};
+  for (const [i, step] of steps.entries()) {
+    const covering = step.automation && 'coveredBy' in step.automation ? step.automation.coveredBy : undefined;
+    if (covering) {
+      await report(step.id, 'succeeded', { result: { coveredBy: covering } });
+      continue;
+    }
+    await report(step.id, 'running');
+    if (i === 0 && failAttempts > 0) {
+      try {
+        results[step.id] = await short.simulateStep({ step: step.id, failAttempts });
+      } catch (error) {
+        const message = describeFailure(error);
+        await report(step.id, 'failed', { error: message });
+        return { ok: false, results, failed: { step: step.id, error: message } };
+      }
+    }
+    await sleep(share, { summary: `simulated: ${step.title}` });
+    await report(step.id, 'succeeded', { result: results[step.id] ?? { simulatedMinutes: share / 60_000 } });
   }
   return { ok: true, results };
 }

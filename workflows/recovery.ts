@@ -6,6 +6,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
   setCurrentDetails,
@@ -47,6 +48,9 @@ const { loadRecoveryPlan, notify } = proxyActivities<RecoveryActivities>({
 export const RTO_THRESHOLDS = [0.5, 0.75, 0.9, 1] as const;
 
 const minutesOf = (duration: string) => parseDuration(duration)! / 60_000;
+
+/** Attempts the short activity profile makes before a step goes to the operator (component.ts). */
+export const SIMULATED_ATTEMPTS_PER_RUN = 5;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -197,6 +201,21 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     drillSuffix: DRILL_SUFFIX,
   };
   const components = new Map<string, Component>(plan.components.map((c) => [c.id, c]));
+  const simulation = req.simulation;
+  // Failed attempts still to inject per component, across runs (an operator's retry continues them).
+  const failuresLeft = new Map(Object.entries(simulation?.fail ?? {}));
+  if (simulation) {
+    const unknown = [...Object.keys(simulation.slow), ...Object.keys(simulation.fail)].filter(
+      (id) => !components.has(id),
+    );
+    if (unknown.length) {
+      setStatus('failed');
+      throw ApplicationFailure.nonRetryable(
+        `simulation: no component ${unknown.map((id) => `"${id}"`).join(', ')} in plan ${plan.name} (components: ${[...components.keys()].join(', ')})`,
+        'InvalidRecoveryRequest',
+      );
+    }
+  }
   const rtoMs = analysis.rtoMinutes * 60_000;
   Object.assign(state, {
     plan: plan.name,
@@ -293,6 +312,14 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
   /** Waits for a person to approve `id`, escalating along the contacts while nobody does. */
   async function passGate(id: string): Promise<void> {
     const gate = state.gates.find((g) => g.gate === id)!;
+    if (simulation) {
+      Object.assign(gate, { status: 'waiting', openedAt: iso(Date.now()) });
+      progressOf(id).status = 'waiting-approval';
+      refresh();
+      if (simulation.approvalDelayMinutes > 0) await sleep(simulation.approvalDelayMinutes * 60_000);
+      Object.assign(gate, { status: 'approved', by: 'simulated approver', decidedAt: iso(Date.now()) });
+      return;
+    }
     if (req.approvals?.auto) {
       Object.assign(gate, {
         status: 'approved',
@@ -353,7 +380,20 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
         result = await scope.run(() =>
           executeChild(componentRecoveryWorkflow, {
             workflowId: componentWorkflowId(workflowId, id, progress.runs),
-            args: [{ recoveryId: workflowId, component, context, resumeFrom }],
+            args: [
+              {
+                recoveryId: workflowId,
+                component,
+                context,
+                resumeFrom,
+                ...(simulation && {
+                  simulation: {
+                    minutes: minutesOf(estimateOf(component)) * (simulation.slow[id] ?? 1),
+                    failAttempts: failuresLeft.get(id) ?? 0,
+                  },
+                }),
+              },
+            ],
           }),
         );
       } catch (error) {
@@ -397,6 +437,15 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
         `${id} stopped at step "${failed.step}": ${failed.error}; decide with: recovery resolve ${workflowId} ${id} retry|skip|abort`,
       );
       decisions.delete(id);
+      if (simulation) {
+        // A person retries after a while; the failures injected so far are used up.
+        await sleep(simulation.operatorDelayMinutes * 60_000);
+        failuresLeft.set(id, Math.max(0, (failuresLeft.get(id) ?? 0) - SIMULATED_ATTEMPTS_PER_RUN));
+        const decision = { component: id, action: 'retry' as const, by: 'simulated operator' };
+        state.decisions.push({ ...decision, step: failed.step, at: iso(Date.now()) });
+        state.pendingDecisions = state.pendingDecisions.filter((d) => d.component !== id);
+        decisions.set(id, decision);
+      }
       await condition(() => decisions.has(id) || aborted !== undefined);
       const decision = decisions.get(id);
       if (!decision || decision.action === 'abort') {

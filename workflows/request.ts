@@ -29,6 +29,26 @@ export const recoveryRequestSchema = z
       .object({ auto: z.boolean().default(false).describe('Approve every gate automatically (drills, tests)') })
       .strict()
       .optional(),
+    /**
+     * A rehearsal on paper (the time-skipping server): every step takes its component's estimate
+     * (times `slow`), nothing outside the workflow is touched, gates pass after `approvalDelayMinutes`.
+     */
+    simulation: z
+      .object({
+        slow: z.record(z.string(), z.number().positive()).default({}).describe('component id → factor on its estimate'),
+        fail: z
+          .record(z.string(), z.number().int().min(1))
+          .default({})
+          .describe('component id → failed attempts of its first step before it succeeds'),
+        approvalDelayMinutes: z.number().min(0).default(0).describe('how long a person takes to approve a gate'),
+        operatorDelayMinutes: z
+          .number()
+          .min(0)
+          .default(15)
+          .describe('how long a person takes to retry a step whose retries ran out'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
