@@ -9,8 +9,11 @@ export interface EngineSchedule {
   scheduleId: string;
   /** For people: "agama-mysql full backup, 10 16 * * 1 UTC". */
   description: string;
-  spec: { cronExpressions: string[]; timezone: string } | { intervals: { every: string }[] };
-  workflowType: 'backupWorkflow' | 'rpoWatchdogWorkflow';
+  spec:
+    | { cronExpressions: string[]; timezone: string }
+    | { intervals: { every: string }[] }
+    | { calendars: Record<string, unknown>[]; timezone: string };
+  workflowType: 'backupWorkflow' | 'rpoWatchdogWorkflow' | 'recoveryWorkflow';
   args: [Record<string, unknown>];
 }
 
@@ -20,7 +23,8 @@ export const schedulePrefix = (plan: string) => `recovery:${plan}:`;
 /**
  * The schedules of a plan: each backup schedule of a component whose backups the engine takes
  * (cron calendars exactly as written, in their time zone, UTC by default; log shipping as an
- * interval), and an RPO watchdog checking four times per shortest RPO (at most every 15 minutes).
+ * interval), an RPO watchdog checking four times per shortest RPO (at most every 15 minutes), and
+ * each drill scenario on its calendar.
  */
 export function engineSchedules(plan: RecoveryPlan): EngineSchedule[] {
   const schedules: EngineSchedule[] = [];
@@ -64,6 +68,24 @@ export function engineSchedules(plan: RecoveryPlan): EngineSchedule[] {
       spec: { intervals: [{ every: `${every}m` }] },
       workflowType: 'rpoWatchdogWorkflow',
       args: [{ plan: plan.name }],
+    });
+  }
+  for (const scenario of plan.scenarios.filter((s) => s.mode === 'drill')) {
+    const timezone = scenario.schedule?.timezone ?? 'UTC';
+    schedules.push({
+      scheduleId: `${schedulePrefix(plan.name)}drill:${scenario.name}`,
+      description: `drill ${scenario.name}, ${scenario.schedule ? `${scenario.schedule.cron} ${timezone}` : 'first Monday of the month 10:00 UTC'}`,
+      // Cron cannot say "the first Monday" (day of month and day of week combine with OR); a
+      // Temporal calendar can (its fields combine with AND).
+      spec: scenario.schedule
+        ? { cronExpressions: [scenario.schedule.cron], timezone }
+        : {
+            calendars: [{ dayOfMonth: { start: 1, end: 7 }, dayOfWeek: 'MONDAY', hour: 10, minute: 0 }],
+            timezone: 'UTC',
+          },
+      workflowType: 'recoveryWorkflow',
+      // Nobody is waiting at a gate at 10:00 on a Monday: a drill touches only its own copies.
+      args: [{ plan: plan.name, scenario: scenario.name, approvals: { auto: true } }],
     });
   }
   return schedules;

@@ -20,6 +20,7 @@ import { LocalBackupStore } from '../backups/local-store';
 import { engineSchedules } from '../backups/schedules';
 import { schedulesApplyCommand } from '../cli/commands/schedules';
 import type { Connect } from '../cli/temporal-client';
+import { loadPlan } from '../plan/load';
 import { loadPlanFile } from '../plan/load-file';
 import { backupWorkflow, rpoWatchdogWorkflow } from '../workflows';
 import { testWorker } from './helpers/engine';
@@ -29,7 +30,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'recovery-schedules-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the Agama calendar as Temporal Schedules', () => {
-  it('weekly full Monday 16:10 UTC, incrementals Tuesday to Sunday 16:10, binlogs every 15m, a watchdog', async () => {
+  it('weekly full Monday 16:10 UTC, incrementals Tuesday to Sunday 16:10, binlogs every 15m, a watchdog, a monthly drill', async () => {
     const { plan } = await loadPlanFile('examples/agama-compliant.yaml');
     const schedules = engineSchedules(plan!);
     assert.deepEqual(
@@ -48,7 +49,42 @@ describe('the Agama calendar as Temporal Schedules', () => {
         ],
         ['recovery:agama-compliant:backup:agama-ansible:snapshot', { cronExpressions: ['0 * * * *'], timezone: 'UTC' }],
         ['recovery:agama-compliant:rpo-watchdog', { intervals: [{ every: '15m' }] }],
+        [
+          'recovery:agama-compliant:drill:monthly-restore-test',
+          {
+            calendars: [{ dayOfMonth: { start: 1, end: 7 }, dayOfWeek: 'MONDAY', hour: 10, minute: 0 }],
+            timezone: 'UTC',
+          },
+        ],
       ],
+    );
+  });
+});
+
+describe('drill schedules in plans', () => {
+  it('only drills have a schedule, and its cron and time zone are checked', () => {
+    const { errors } = loadPlan(
+      [
+        'name: p',
+        'components: [{ id: db, kind: wait, duration: 1m }]',
+        'scenarios:',
+        "  - { name: restore, schedule: { cron: '0 10 * * 1' } }",
+        "  - { name: rehearse, mode: drill, schedule: { cron: '0 25 * * 1', timezone: Mars/Olympus } }",
+      ].join('\n'),
+      'p.yaml',
+    );
+    const lines = errors.map((e) => `${e.path} ${e.message}`);
+    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.ok(lines.includes('scenarios[0].schedule only drills (mode: drill) run on a schedule'), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('scenarios[1].schedule.cron invalid cron expression:')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.includes(
+        'scenarios[1].schedule.timezone unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"',
+      ),
+      lines.join('\n'),
     );
   });
 });
@@ -80,7 +116,16 @@ describe('schedules and scheduled backups on the dev server', () => {
     const first = await schedulesApplyCommand(file, { connect, json: true });
     const created = JSON.parse(first.stdout) as { schedules: { scheduleId: string; action: string }[] };
     assert.deepEqual(new Set(created.schedules.map((s) => s.action)), new Set(['created']));
-    assert.equal(created.schedules.length, 7);
+    assert.equal(created.schedules.length, 8);
+    // The monthly restore test the backup document asks for: the first Monday of each month, 10:00 UTC.
+    const drill = await env.client.schedule.getHandle('recovery:agama-compliant:drill:monthly-restore-test').describe();
+    for (const at of drill.info.nextActionTimes.slice(0, 3)) {
+      assert.deepEqual([at.getUTCDay(), at.getUTCHours(), at.getUTCMinutes()], [1, 10, 0], at.toISOString());
+      assert.ok(at.getUTCDate() <= 7, at.toISOString());
+    }
+    assert.deepEqual(drill.action.type === 'startWorkflow' && drill.action.args, [
+      { plan: 'agama-compliant', scenario: 'monthly-restore-test', approvals: { auto: true } },
+    ]);
 
     const full = await env.client.schedule.getHandle('recovery:agama-compliant:backup:agama-mysql:full').describe();
     assert.deepEqual(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { componentSchema } from '../kinds';
+import { cronProblem, isKnownTimezone } from '../cron';
 import { contact, objectives, slug } from './common';
 
 export const PLAN_DEFAULT_OBJECTIVES = { rpo: '1h', rto: '4h' } as const;
@@ -17,8 +18,33 @@ export const scenarioSchema = z
       .min(1, 'list at least one component, or remove `components` to recover all')
       .optional()
       .describe('Components to recover; all when absent. Their dependencies are pulled in'),
+    schedule: z
+      .object({
+        cron: z.string().describe('5-field cron expression, e.g. "0 10 * * 1" (Mondays 10:00)'),
+        timezone: z.string().optional().describe('IANA time zone of the cron expression; UTC when absent'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Drills only: when `recovery schedules apply` runs it; the first Monday of every month, 10:00 UTC, when absent',
+      ),
   })
-  .strict();
+  .strict()
+  .superRefine((scenario, ctx) => {
+    if (!scenario.schedule) return;
+    if (scenario.mode !== 'drill')
+      ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only drills (mode: drill) run on a schedule' });
+    const { cron, timezone } = scenario.schedule;
+    if (timezone && !isKnownTimezone(timezone))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedule', 'timezone'],
+        message: 'unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"',
+      });
+    const problem = cronProblem(cron, timezone && isKnownTimezone(timezone) ? timezone : undefined);
+    if (problem)
+      ctx.addIssue({ code: 'custom', path: ['schedule', 'cron'], message: `invalid cron expression: ${problem}` });
+  });
 
 export const triggerSchema = z
   .object({
