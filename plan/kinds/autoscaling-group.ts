@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AutoScalingCapacityInput } from '../../activities/autoscaling';
-import { componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
+import { automate, componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
 
 const size = z.number().int().nonnegative();
 
@@ -57,11 +57,7 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
                   `aws elbv2 --region ${c.region} describe-target-health --target-group-arn ${sh(arn)} --query "TargetHealthDescriptions[?TargetHealth.State!='healthy'].Target.Id" --output text   # empty`,
               )
               .join('\n'),
-            automation: {
-              activity: 'checkTargetHealth',
-              input: { region: c.region, targetGroupArns: targets },
-              profile: 'short',
-            },
+            automation: automate('checkTargetHealth', { region: c.region, targetGroupArns: targets }),
           },
         ]
       : [];
@@ -127,11 +123,7 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
         does: 'New instances boot, pass their lifecycle hooks and the group’s health checks.',
         command: `until [ "$(${inService})" -ge ${c.desiredCapacity} ]; do sleep 15; done`,
         validate: `${inService}   # ${c.desiredCapacity}`,
-        automation: {
-          activity: 'waitForAutoScalingInService',
-          input: { ...ref, desiredCapacity: c.desiredCapacity },
-          profile: 'long',
-        },
+        automation: automate('waitForAutoScalingInService', { ...ref, desiredCapacity: c.desiredCapacity }, 'long'),
       },
       ...checkTargets,
     ];

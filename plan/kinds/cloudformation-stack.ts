@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { CloudFormationDeployInput } from '../../activities/cloudformation';
-import { componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
+import { automate, componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
 
 /** Parameter names that look like secrets: their values would land in the plan, the history and the runbook. */
 const SECRET_KEY = /pass(word|wd|phrase)?$|secret|token|private.?key|api.?key|credential/i;
@@ -123,11 +123,7 @@ export const cloudFormationStackKind: KindDefinition<CloudFormationStackComponen
         does: `${template ? 'Checks the template, then shows' : 'Shows'} the stack's state: missing (it is created), *_COMPLETE (it is updated)${recreate ? ', or a failed state such as ROLLBACK_COMPLETE (it is deleted and created again)' : ', or a failed state such as ROLLBACK_COMPLETE (it cannot be updated: delete it by hand or set action: recreate)'}.`,
         command: `${template ? `${aws} validate-template ${template}\n` : ''}${status}`,
         validate: `${status}   # a *_COMPLETE state, or "does not exist"`,
-        automation: {
-          activity: 'describeCloudFormationStack',
-          input: { ...ref, ...templateInput },
-          profile: 'short',
-        },
+        automation: automate('describeCloudFormationStack', { ...ref, ...templateInput }),
       },
       {
         id: 'deploy',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { backup } from '../schema/common';
-import { componentSchema, sh, type KindDefinition } from './define';
+import { automate, componentSchema, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('command', {
   run: z.string().min(1).describe('Shell command that performs the recovery'),
@@ -46,11 +46,7 @@ export const commandKind: KindDefinition<CommandComponent> = {
               title: 'Check that the recovery worked',
               does: `The plan's check for ${c.id}: it fails with a non-zero exit status.${drillNote}`,
               command: inDir(c.validate),
-              automation: {
-                activity: 'runCommand' as const,
-                input: { command: c.validate, workingDir: c.workingDir },
-                profile: 'short' as const,
-              },
+              automation: automate('runCommand', { command: c.validate, workingDir: c.workingDir }),
             },
           ]
         : []),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RestoreTableToPointInTimeInput } from '../../activities/dynamodb-pitr';
-import { dataComponentSchema, region, sh, type KindDefinition } from './define';
+import { automate, dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('dynamodb-table', {
   tableName: z.string().regex(/^[a-zA-Z0-9_.-]{3,255}$/, 'expected a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -)'),
@@ -61,11 +61,11 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
         rollback: `${aws} delete-table --table-name ${sh(target)}`,
         ...(c.restoreFrom === 'backup' && c.backupArn
           ? {
-              automation: {
-                activity: 'restoreDynamoDbTableFromBackup' as const,
-                input: { backupArn: c.backupArn, targetTableName: target, region: c.region },
-                profile: 'long' as const,
-              },
+              automation: automate(
+                'restoreDynamoDbTableFromBackup',
+                { backupArn: c.backupArn, targetTableName: target, region: c.region },
+                'long',
+              ),
             }
           : c.restoreFrom === 'pitr'
             ? {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EcsDeployInput, EcsDrillInput, EcsServiceRef } from '../../activities/ecs';
-import { componentSchema, region, sh, type KindDefinition } from './define';
+import { automate, componentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('ecs-service', {
   cluster: z.string(),
@@ -71,11 +71,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
             does: `Task definitions are regional and can be deregistered: ${c.taskDefinition} must be ACTIVE in ${c.region}. If it is missing or INACTIVE, register it again from its saved JSON with \`${aws} register-task-definition --cli-input-json file://<TASK_DEFINITION_JSON>\` and deploy the revision it prints.`,
             command: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.[taskDefinitionArn,status]' --output text`,
             validate: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.status' --output text   # ACTIVE`,
-            automation: {
-              activity: 'checkEcsTaskDefinition' as const,
-              input: { taskDefinition: c.taskDefinition, region: c.region },
-              profile: 'short' as const,
-            },
+            automation: automate('checkEcsTaskDefinition', { taskDefinition: c.taskDefinition, region: c.region }),
           },
         ]
       : [];

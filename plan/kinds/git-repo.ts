@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dataComponentSchema, sh, type KindDefinition } from './define';
+import { automate, dataComponentSchema, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('git-repo', {
   url: z
@@ -53,11 +53,7 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
       ].join('\n'),
       validate: `git bundle list-heads ${bundle}   # "is okay" and no error above; the branches and tags expected, ${c.branch} among them`,
       rollback: `rm -rf ${sh(`${tmp}-verify.git`)}`,
-      automation: {
-        activity: 'verifyGitRepoBundle' as const,
-        input: { component: c, targetTime },
-        profile: 'short' as const,
-      },
+      automation: automate('verifyGitRepoBundle', { component: c, targetTime }),
     };
     const remote = c.restoreUrl ?? c.url;
     const mirror = `${tmp}-mirror.git`;
@@ -72,11 +68,7 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
       rollback: `rm -rf ${sh(mirror)}`,
       ...(c.restoreUrl
         ? {
-            automation: {
-              activity: 'pushGitRepoBundle' as const,
-              input: { component: c, targetTime, remoteUrl: c.restoreUrl },
-              profile: 'short' as const,
-            },
+            automation: automate('pushGitRepoBundle', { component: c, targetTime, remoteUrl: c.restoreUrl }),
           }
         : {}),
     };
@@ -121,11 +113,7 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
       validate: c.paths.length
         ? `ls -ld ${c.paths.map((p) => sh(`${dir}/${p}`)).join(' ')}   # same above, and every path listed`
         : `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # same above; the last commit expected`,
-      automation: {
-        activity: 'validateGitRepoClone' as const,
-        input: { component: c, dir },
-        profile: 'short' as const,
-      },
+      automation: automate('validateGitRepoClone', { component: c, dir }),
     };
     if (drill)
       return [
@@ -138,11 +126,7 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
           does: `Deletes ${dir} once checked; only a clone the drill made.`,
           command: `rm -rf ${sh(dir)}`,
           validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
-          automation: {
-            activity: 'removeGitRepoClone' as const,
-            input: { component: c, dir },
-            profile: 'short' as const,
-          },
+          automation: automate('removeGitRepoClone', { component: c, dir }),
         },
       ];
     return c.restoreUrl ? [verify, clone, checks, pushMirror] : [verify, clone, checks];

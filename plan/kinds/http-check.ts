@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration';
 import { duration } from '../schema/common';
-import { componentSchema, sh, type KindDefinition } from './define';
+import { automate, componentSchema, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('http-check', {
   url: z.string().url(),
@@ -33,11 +33,12 @@ export const httpCheckKind: KindDefinition<HttpCheckComponent> = {
           `${curl} -o /dev/null -w '%{http_code}\\n' ${sh(c.url)}`,
           ...(c.expectBody ? [`${curl} ${sh(c.url)} | grep -F -q -- ${sh(c.expectBody)} && echo found`] : []),
         ].join('\n'),
-        automation: {
-          activity: 'httpCheck',
-          input: { url: c.url, expectStatus: c.expectStatus, expectBody: c.expectBody, timeoutMs: seconds * 1000 },
-          profile: 'short',
-        },
+        automation: automate('httpCheck', {
+          url: c.url,
+          expectStatus: c.expectStatus,
+          expectBody: c.expectBody,
+          timeoutMs: seconds * 1000,
+        }),
         validate: `test "$(curl --max-time ${seconds} -sS -o /dev/null -w '%{http_code}' ${sh(c.url)})" = ${c.expectStatus} && echo ok   # ok: the status is ${c.expectStatus}${c.expectBody ? ', and the first command printed found' : ''}`,
       },
     ];

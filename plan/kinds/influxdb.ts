@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('influxdb', {
   host: z.string().default('127.0.0.1'),
@@ -79,11 +79,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       does: `The newest backup taken at or before ${targetTime}, and the incremental backups back to its full backup (each names its base); every file is checked against the checksums of its manifest before anything is touched.`,
       command: `ls -1tr ${sh(c.backupDir)}`,
       validate: `jq -r '.type, .base, .recoveryPoint, .details.databases[].name' ${backup}/manifest.json   # the chain back to a full backup; ${c.databases.length ? c.databases.join(', ') : 'every database to restore'}`,
-      automation: {
-        activity: 'planInfluxdbRestore' as const,
-        input: { component: c, targetTime },
-        profile: 'short' as const,
-      },
+      automation: automate('planInfluxdbRestore', { component: c, targetTime }),
     };
     const config = [
       'reporting-disabled = true',
@@ -120,11 +116,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       ].join('\n'),
       validate: `${restored('SHOW DATABASES')}   # ${c.databases.length ? c.databases.join(', ') : 'every database of the manifest'} listed`,
       rollback: `kill "$(cat ${d('influxd.pid')})"; rm -rf ${sh(dir)}`,
-      automation: {
-        activity: 'restoreInfluxdbChain' as const,
-        input: { component: c, targetTime, dir },
-        profile: 'long' as const,
-      },
+      automation: automate('restoreInfluxdbChain', { component: c, targetTime, dir }, 'long'),
     };
     const validate = {
       id: 'validate',
@@ -136,11 +128,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
         `kill "$(cat ${d('influxd.pid')})"`,
       ].join('\n'),
       validate: `jq '.details.databases[] | {name, series, values}' ${manifestOf('<LAST>')}   # the counts above are at least these`,
-      automation: {
-        activity: 'validateInfluxdbRestore' as const,
-        input: { component: c, dir },
-        profile: 'long' as const,
-      },
+      automation: automate('validateInfluxdbRestore', { component: c, dir }, 'long'),
     };
 
     if (drill)
@@ -152,11 +140,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
           does: `A drill leaves ${c.configFile} alone: it only checks that the copy in the backup matches.`,
           command: `diff ${backup}/config/${sh(configName)} ${sh(c.configFile)}`,
           validate: `diff -q ${backup}/config/${sh(configName)} ${sh(c.configFile)} && echo same   # same, or differences you can explain`,
-          automation: {
-            activity: 'compareInfluxdbConfig' as const,
-            input: { component: c, targetTime },
-            profile: 'short' as const,
-          },
+          automation: automate('compareInfluxdbConfig', { component: c, targetTime }),
         },
         restore,
         validate,
@@ -166,11 +150,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
           does: `Stops the drill's influxd, if it still runs, and deletes ${dir}.`,
           command: `kill "$(cat ${d('influxd.pid')})" 2>/dev/null; rm -rf ${sh(dir)}`,
           validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
-          automation: {
-            activity: 'removeInfluxdbRestore' as const,
-            input: { component: c, dir },
-            profile: 'short' as const,
-          },
+          automation: automate('removeInfluxdbRestore', { component: c, dir }),
         },
       ];
 
@@ -199,11 +179,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
         rollback: `systemctl stop ${sh(c.service)}; for d in meta data wal; do rm -rf ${sh(data)}/$d; test ! -e ${sh(aside)}/$d || mv ${sh(aside)}/$d ${sh(data)}/; done; cp -p ${sh(`${c.configFile}.before-restore`)} ${sh(c.configFile)}; systemctl start ${sh(c.service)}`,
         ...(c.cutover
           ? {
-              automation: {
-                activity: 'runCommand' as const,
-                input: { command: c.cutover.command },
-                profile: 'short' as const,
-              },
+              automation: automate('runCommand', { command: c.cutover.command }),
             }
           : {}),
       },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RdsRestoreInput, RdsSource } from '../../activities/rds';
-import { dataComponentSchema, region, sh, type KindDefinition } from './define';
+import { automate, dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('rds-instance', {
   instanceId: z
@@ -145,11 +145,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         does: 'Replaying the logs takes from minutes to hours. The waiter gives up after 30 minutes: run it again until it returns.',
         command: `${aws} wait db-instance-available --db-instance-identifier ${sh(target)}`,
         validate: `${describe(target)}   # available, with an endpoint address and port`,
-        automation: {
-          activity: 'waitForRdsInstanceAvailable' as const,
-          input: { instanceId: target, region: c.region },
-          profile: 'long' as const,
-        },
+        automation: automate('waitForRdsInstanceAvailable', { instanceId: target, region: c.region }, 'long'),
       },
       {
         id: 'validate',
@@ -158,11 +154,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         command: `${aws} describe-db-instances --db-instance-identifier ${sh(target)} --query 'DBInstances[0].{status:DBInstanceStatus,endpoint:Endpoint.Address,class:DBInstanceClass,multiAZ:MultiAZ,securityGroups:VpcSecurityGroups[].VpcSecurityGroupId,parameterGroups:DBParameterGroups[].DBParameterGroupName}'`,
         validate: `${describe(target)}   # available; row counts of key tables are those expected at ${targetTime}`,
         // Checks status, endpoint and settings, and reports the recovery point; row counts need the database's own client.
-        automation: {
-          activity: 'validateRdsInstance' as const,
-          input: { ...from, instanceId: target },
-          profile: 'short' as const,
-        },
+        automation: automate('validateRdsInstance', { ...from, instanceId: target }),
       },
     ];
     if (mode === 'drill') return steps;
@@ -177,11 +169,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
               command: rename(source, aside),
               validate: `${describe(aside)}   # available`,
               rollback: rename(aside, source),
-              automation: {
-                activity: 'renameRdsInstanceAside' as const,
-                input: { ...from, asideInstanceId: aside, restoredInstanceId: target },
-                profile: 'long' as const,
-              },
+              automation: automate(
+                'renameRdsInstanceAside',
+                { ...from, asideInstanceId: aside, restoredInstanceId: target },
+                'long',
+              ),
             },
             {
               id: 'rename-restored',
@@ -190,11 +182,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
               command: rename(target, source),
               validate: `${describe(source)}   # available, at the old endpoint address`,
               rollback: `${rename(source, target)}\n${rename(aside, source)}`,
-              automation: {
-                activity: 'renameRestoredRdsInstance' as const,
-                input: { ...from, restoredInstanceId: target },
-                profile: 'long' as const,
-              },
+              automation: automate('renameRestoredRdsInstance', { ...from, restoredInstanceId: target }, 'long'),
             },
           ]
         : [
@@ -225,11 +213,11 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
             'fi',
           ].join('\n'),
           validate: `${aws} describe-db-instances --db-instance-identifier ${sh(renamed ? source : target)} --query 'DBInstances[0].[MultiAZ,DBInstanceStatus]'   # same MultiAZ as the source once the modification ends`,
-          automation: {
-            activity: 'matchRdsMultiAz' as const,
-            input: { ...from, instanceId: renamed ? source : target, referenceInstanceId: renamed ? aside : source },
-            profile: 'short' as const,
-          },
+          automation: automate('matchRdsMultiAz', {
+            ...from,
+            instanceId: renamed ? source : target,
+            referenceInstanceId: renamed ? aside : source,
+          }),
         };
     // Renames need an available instance, so a Multi-AZ conversion waits until after them.
     return crossRegion ? [...steps, settings, ...cutover] : [...steps, ...cutover, settings];

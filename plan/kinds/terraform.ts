@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { TerraformInput, TerraformPlanInput } from '../../activities/terraform';
-import { componentSchema, sh, type KindDefinition } from './define';
+import { automate, componentSchema, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('terraform', {
   workingDir: z.string().describe('Directory of the root module'),
@@ -63,11 +63,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
               does: `The state of workspace ${c.workspace} is the one planned and applied.`,
               command: `${cd}\n${tf} workspace select ${sh(c.workspace)}`,
               validate: `${cd} && ${tf} workspace show   # ${c.workspace}`,
-              automation: {
-                activity: 'terraformSelectWorkspace' as const,
-                input: { ...ref, workspace: c.workspace },
-                profile: 'short' as const,
-              },
+              automation: automate('terraformSelectWorkspace', { ...ref, workspace: c.workspace }),
             },
           ]
         : []),
