@@ -6,13 +6,14 @@ import { LocalBackupStore } from '../backups/local-store';
 import { downloadBackup, listOffsite, removeOffsite, uploadBackup, type OffsiteLocation } from '../backups/offsite';
 import { parseDuration } from '../plan/duration';
 import { isStateful, kindOf, type Component } from '../plan/kinds';
-import type { BackupSettings } from '../plan/schema/common';
+import type { Backup } from '../plan/schema/common';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
 import type { AwsClients } from './aws-clients';
+import { heartbeatWhile } from './heartbeat';
 import { parseTargetTime } from './verified-chain';
 
 /** A component whose backups the engine takes: it has a `backupDir` and its kind a `backups` hook. */
-export type BackedUpComponent = Component & { backupDir: string; backup?: BackupSettings };
+export type BackedUpComponent = Component & { backupDir: string; backup?: Backup };
 
 const storeOf = (c: BackedUpComponent) => new LocalBackupStore(c.backupDir);
 
@@ -66,7 +67,16 @@ export function createBackupActivities(aws: AwsClients) {
           'BackupCorrupt',
         );
       // The chain this backup ends must be whole too: a good incremental on a missing base is useless.
-      const chain = chainFor(await store.list(), new Date(manifest.recoveryPoint));
+      let chain;
+      try {
+        chain = chainFor(await store.list(), new Date(manifest.recoveryPoint));
+      } catch (error) {
+        if (!(error instanceof BrokenChainError)) throw error;
+        throw ApplicationFailure.nonRetryable(
+          `${component.id}: backup ${backupId} cannot be restored: ${error.message}`,
+          'BrokenChain',
+        );
+      }
       return {
         backupId,
         files: manifest.files.length,
@@ -83,8 +93,9 @@ export function createBackupActivities(aws: AwsClients) {
       const manifest = await store.read(backupId);
       if (!manifest)
         throw ApplicationFailure.nonRetryable(`${component.id}: backup ${backupId} is not in ${component.backupDir}`);
-      const result = await uploadBackup(aws.s3(location.region), location, store.dirOf(backupId), manifest, () =>
-        heartbeat(),
+      const result = await heartbeatWhile(
+        uploadBackup(aws.s3(location.region), location, store.dirOf(backupId), manifest),
+        () => `copying ${backupId} offsite`,
       );
       return { copied: true, location: `s3://${location.bucket}/${location.prefix}/${backupId}`, ...result };
     },
@@ -143,7 +154,10 @@ export function createBackupActivities(aws: AwsClients) {
         }
         await rm(store.dirOf(manifest.id), { recursive: true, force: true });
         await rm(`${store.dirOf(manifest.id)}.download`, { recursive: true, force: true });
-        await downloadBackup(s3, location, manifest, store.dirOf(manifest.id));
+        await heartbeatWhile(
+          downloadBackup(s3, location, manifest, store.dirOf(manifest.id)),
+          () => `fetching ${manifest.id}`,
+        );
         fetched.push(manifest.id);
         log.info('Backup fetched from the offsite copy', { component: component.id, backupId: manifest.id });
       }

@@ -11,9 +11,10 @@ import type { BackupManifest } from '../backups/manifest';
 export function parseTargetTime(targetTime: string, what: string): Date | 'latest' {
   if (targetTime === 'latest') return 'latest';
   const time = new Date(targetTime);
-  if (Number.isNaN(time.getTime()))
+  // A time without its zone would be read in the worker's zone: refuse it rather than guess.
+  if (Number.isNaN(time.getTime()) || !/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/i.test(targetTime))
     throw ApplicationFailure.nonRetryable(
-      `${what}: targetTime "${targetTime}" is neither "latest" nor an ISO-8601 time`,
+      `${what}: targetTime "${targetTime}" is neither "latest" nor an ISO-8601 time with its zone (Z or +hh:mm)`,
       'InvalidTargetTime',
     );
   return time;

@@ -1,7 +1,19 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { activityInfo } from '@temporalio/activity';
+import { heartbeatWhile } from '../activities/heartbeat';
 import { checksumTree, verifyTree } from './checksums';
+
+/** Hashing a large backup takes minutes: inside an activity, heartbeat meanwhile so it is not timed out. */
+function whileHashing<T>(work: Promise<T>, what: string): Promise<T> {
+  try {
+    activityInfo();
+  } catch {
+    return work; // not in an activity (tests, the CLI)
+  }
+  return heartbeatWhile(work, () => what);
+}
 import type { BackupManifest } from './manifest';
 
 /**
@@ -27,7 +39,8 @@ export class LocalBackupStore {
 
   /** Checksums the staged files, writes the manifest and moves the backup into place. */
   async commit(staged: string, manifest: Omit<BackupManifest, 'files' | 'format'>): Promise<BackupManifest> {
-    const complete: BackupManifest = { format: 1, ...manifest, files: await checksumTree(staged) };
+    const files = await whileHashing(checksumTree(staged), `checksumming ${manifest.id}`);
+    const complete: BackupManifest = { format: 1, ...manifest, files };
     await writeFile(join(staged, 'manifest.json'), `${JSON.stringify(complete, null, 2)}\n`);
     await rm(this.dirOf(manifest.id), { recursive: true, force: true });
     await rename(staged, this.dirOf(manifest.id));
@@ -55,7 +68,11 @@ export class LocalBackupStore {
   /** Problems with a backup's files against its manifest; empty when intact. */
   async verify(manifest: BackupManifest): Promise<string[]> {
     if (!existsSync(this.dirOf(manifest.id))) return [`${manifest.id}: the backup folder is missing`];
-    return (await verifyTree(this.dirOf(manifest.id), manifest.files)).map((p) => `${manifest.id}/${p}`);
+    const problems = await whileHashing(
+      verifyTree(this.dirOf(manifest.id), manifest.files),
+      `verifying ${manifest.id}`,
+    );
+    return problems.map((p) => `${manifest.id}/${p}`);
   }
 
   async remove(id: string): Promise<void> {

@@ -96,7 +96,7 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     )
     .argument('<plan>', 'plan file (YAML)')
     .option('--aws', "apply the AWS data components' schedules as AWS Backup backup plans, one per region")
-    .option('--vault <name>', 'backup vault of the rules, created when missing', 'Default')
+    .option('--vault <name>', 'backup vault of the rules, created when missing (default: Default)')
     .option('--copy-to-region <region>', 'copy every snapshot to this region (with --copy-vault)')
     .option('--copy-vault <name>', 'backup vault to copy into, created when missing (with --copy-to-region)')
     .option('--backup-role <arn>', "role AWS Backup assumes (default: the account's AWSBackupDefaultServiceRole)")

@@ -11,7 +11,7 @@ import { parseCron } from '../plan/cron';
 import { parseDuration } from '../plan/duration';
 import { loadPlanFile } from '../plan/load-file';
 import { worstCaseDataLoss } from '../plan/rpo';
-import type { BackupSettings } from '../plan/schema/common';
+import type { Backup } from '../plan/schema/common';
 
 const DAY = 86_400_000;
 
@@ -139,7 +139,7 @@ describe('the RPO analysis agrees with what the backups on its calendar achieve'
   for (const file of ['examples/agama.yaml', 'examples/agama-compliant.yaml']) {
     it(`${file}: agama-mysql`, async () => {
       const { plan } = await loadPlanFile(file);
-      const mysql = plan!.components.find((c) => c.id === 'agama-mysql') as { backup: BackupSettings };
+      const mysql = plan!.components.find((c) => c.id === 'agama-mysql') as { backup: Backup };
       const promised = worstCaseDataLoss(mysql.backup.schedules)!.worstCaseMinutes;
       const start = Date.parse('2026-10-05T00:00:00Z');
       const end = start + 21 * DAY;

@@ -78,7 +78,7 @@ describe('backup store and offsite copies (moto)', () => {
       skipped: 0,
     });
     const again = await runActivity(activities.copyBackupOffsite, { component, backupId: id });
-    assert.deepEqual({ ...again, skipped: 0 }, { ...first, uploaded: 0 }, 'nothing sent twice');
+    assert.deepEqual(again, { ...first, uploaded: 0, skipped: 2 }, 'nothing sent twice');
     const location = { bucket: 'agama-backups', prefix: 'offsite/agama-ansible' };
     const listed = await listOffsite(aws.s3(), location);
     assert.deepEqual(
@@ -165,5 +165,7 @@ describe('backup store and offsite copies (moto)', () => {
     );
     assert.equal(steps[0]!.id, 'fetch-offsite');
     assert.equal(steps[0]!.command, `aws s3 sync s3://agama-backups/offsite/agama-ansible/ ${backupDir}/`);
+    const withToken = gitRepoSchema.safeParse({ ...component, url: 'https://ci:ghp_secret@git.example.com/agama.git' });
+    assert.match(withToken.error?.issues[0]?.message ?? '', /no credentials in the URL/);
   });
 });

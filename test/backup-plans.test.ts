@@ -488,7 +488,10 @@ describe('applyAwsBackupPlan (moto)', () => {
       );
     });
 
-    it('needs both copy options together', async () => {
+    it('needs both copy options together, and AWS Backup options only with --aws', async () => {
+      const stray = await run([EXAMPLE, '--copy-to-region', 'us-west-2', '--vault', 'shop']);
+      assert.equal(stray.code, 2);
+      assert.match(stray.stderr, /--vault, --copy-to-region: only with --aws/);
       const half = await run([EXAMPLE, '--aws', '--copy-to-region', 'us-west-2']);
       assert.equal(half.code, 2);
       assert.match(half.stderr, /--copy-to-region and --copy-vault go together/);

@@ -108,8 +108,14 @@ export async function backupWorkflow(request: BackupRequest): Promise<BackupRepo
   } catch (error) {
     return failLoudly(plan, component.id, `integrity check of ${backupId} failed: ${messageOf(error)}`);
   }
-  const offsite = await long.copyBackupOffsite({ component: component as never, backupId });
-  const retention = await quick.applyBackupRetention({ component: component as never, now: due.toISOString() });
+  let offsite: unknown;
+  let retention: BackupReport['retention'];
+  try {
+    offsite = await long.copyBackupOffsite({ component: component as never, backupId });
+    retention = await quick.applyBackupRetention({ component: component as never, now: due.toISOString() });
+  } catch (error) {
+    return failLoudly(plan, component.id, `offsite copy or retention after ${backupId} failed: ${messageOf(error)}`);
+  }
   return {
     plan: plan.name,
     component: component.id,

@@ -1,4 +1,5 @@
 import {
+  type RetryPolicy,
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
@@ -20,12 +21,18 @@ import type { StepEvent, StepStatus } from './progress';
  * throttling that pass), then an operator decides. Errors retrying cannot fix (bad configuration,
  * access denied) are non-retryable and go to the operator at once.
  */
+export const SHORT_RETRY = {
+  initialInterval: '5s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 5,
+} satisfies RetryPolicy;
 const short = proxyActivities<RecoveryActivities>({
   startToCloseTimeout: '15m',
   // On abort or cancellation, wait until the activity confirms it stopped, so the record is true.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   heartbeatTimeout: '1m',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
+  retry: SHORT_RETRY,
 });
 
 /** Restores and other waits of hours: they heartbeat, so a dead worker is noticed in minutes, not hours. */

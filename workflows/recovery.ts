@@ -18,7 +18,7 @@ import { parseDuration } from '../plan/duration';
 import { DRILL_SUFFIX, estimateOf, isStateful, runbookOf, type Component, type StepContext } from '../plan/kinds';
 import { formatMinutes } from '../plan/rpo';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
-import { componentRecoveryWorkflow, componentWorkflowId, type ComponentRunResult } from './component';
+import { componentRecoveryWorkflow, componentWorkflowId, SHORT_RETRY, type ComponentRunResult } from './component';
 import {
   approveUpdate,
   progressQuery,
@@ -49,8 +49,8 @@ export const RTO_THRESHOLDS = [0.5, 0.75, 0.9, 1] as const;
 
 const minutesOf = (duration: string) => parseDuration(duration)! / 60_000;
 
-/** Attempts the short activity profile makes before a step goes to the operator (component.ts). */
-export const SIMULATED_ATTEMPTS_PER_RUN = 5;
+/** Attempts a simulated step makes before it goes to the operator: the short profile's. */
+export const SIMULATED_ATTEMPTS_PER_RUN = SHORT_RETRY.maximumAttempts;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { createPlanActivities } from '../../activities/plans';
 import { simulateStep } from '../../activities/simulate';
 import { parseDuration } from '../../plan/duration';
+import { slug } from '../../plan/schema/common';
 import { formatMinutes } from '../../plan/rpo';
 import { locateToolchain } from '../../toolchain';
 import { registerSearchAttributes } from '../../workers/search-attributes';
@@ -40,9 +41,10 @@ export interface SimulatedDrill {
 function pairs(option: string, values: string[] = [], check: (value: number) => boolean, what: string) {
   const result: Record<string, number> = {};
   for (const value of values) {
-    const match = /^([a-z0-9]+(?:-[a-z0-9]+)*):([0-9.]+)$/.exec(value);
+    const match = /^(.+):([0-9.]+)$/.exec(value);
     const number = match ? Number(match[2]) : NaN;
-    if (!match || !check(number)) throw new UsageError(`${option} "${value}": expected <component>:<${what}>`);
+    if (!match || !slug.safeParse(match[1]).success || !check(number))
+      throw new UsageError(`${option} "${value}": expected <component>:<${what}>`);
     result[match[1]!] = number;
   }
   return result;
@@ -135,7 +137,7 @@ export async function drillCommand(file: string, options: DrillOptions): Promise
   const fail = pairs('--fail', options.fail, (n) => Number.isInteger(n) && n >= 1, 'failed attempts');
   const slow = pairs('--slow', options.slow, (n) => n > 0, 'factor');
   const approvalDelay = options.approvalDelay ?? '0m';
-  const approvalMs = approvalDelay === '0m' || approvalDelay === '0' ? 0 : parseDuration(approvalDelay);
+  const approvalMs = /^0[smhd]?$/.test(approvalDelay) ? 0 : parseDuration(approvalDelay);
   if (approvalMs === undefined)
     throw new UsageError(`--approval-delay "${approvalDelay}": expected a duration such as 10m`);
   const { plan, warnings } = await loadValidPlan(file);
@@ -179,7 +181,6 @@ export async function drillCommand(file: string, options: DrillOptions): Promise
               fail,
               slow,
               approvalDelayMinutes: approvalMs / 60_000,
-              operatorDelayMinutes: 15,
             },
           },
         ],

@@ -119,7 +119,16 @@ function renderRegion(spec: RegionBackupPlanSpec, result: ApplyBackupPlanResult)
  * AWS data components, created or updated only where they differ.
  */
 export async function schedulesApplyCommand(file: string, options: SchedulesApplyOptions): Promise<CommandResult> {
-  if (!options.aws) return temporalSchedulesCommand(file, options);
+  if (!options.aws) {
+    const awsOnly = (['vault', 'copyToRegion', 'copyVault', 'backupRole'] as const).filter(
+      (o) => options[o] !== undefined,
+    );
+    if (awsOnly.length)
+      throw new UsageError(
+        `${awsOnly.map((o) => `--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}: only with --aws (AWS Backup plans)`,
+      );
+    return temporalSchedulesCommand(file, options);
+  }
   const { vault, copyTo } = checkOptions(options);
   const { plan, warnings } = await loadValidPlan(file);
   const spec = backupPlansFromPlan(plan);

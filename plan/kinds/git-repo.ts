@@ -1,10 +1,16 @@
 import { z } from 'zod';
 import { automate, dataComponentSchema, sh, type KindDefinition } from './define';
 
+/** A remote without credentials in it: they would show on command lines and in the restored checkout. */
+const remote = z
+  .string()
+  .refine(
+    (url) => !/:\/\/[^/@]*:[^/@]*@/.test(url),
+    'no credentials in the URL: give the worker an SSH key or a git credential helper',
+  );
+
 export const schema = dataComponentSchema('git-repo', {
-  url: z
-    .string()
-    .describe('Remote of the repository (credentials come from the worker: SSH keys, a credential helper)'),
+  url: remote.describe('Remote of the repository (credentials come from the worker: SSH keys, a credential helper)'),
   branch: z.string().default('main'),
   backupDir: z
     .string()
@@ -14,8 +20,7 @@ export const schema = dataComponentSchema('git-repo', {
     .array(z.string())
     .default([])
     .describe('What matters inside: playbooks, inventory, configuration; every backup and restore checks they exist'),
-  restoreUrl: z
-    .string()
+  restoreUrl: remote
     .optional()
     .describe(
       'A new, empty remote a recovery pushes the bundle to (the lost server re-created, or its replacement); the restored checkout then uses it as origin',

@@ -100,7 +100,7 @@ export function runbookOf(component: Component, context: StepContext): RunbookSt
       does: `Only the backups of the chain for ${context.targetTime} that ${component.backupDir} lacks are downloaded from ${source}, each checked against its manifest; with all of them present, nothing is fetched.`,
       command: `aws s3 sync${region} ${source} ${sh(component.backupDir)}/`,
       validate: `ls ${sh(component.backupDir)}   # one folder per backup, each with its manifest.json`,
-      automation: automate('fetchOffsiteBackups', { component, targetTime: context.targetTime }),
+      automation: automate('fetchOffsiteBackups', { component, targetTime: context.targetTime }, 'long'),
     },
     ...steps,
   ];

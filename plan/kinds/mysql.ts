@@ -101,10 +101,11 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
   schema,
   backups: { take: 'backupMysql', archiveLogs: 'archiveMysqlBinlogs', verifyByRestore: 'verifyMysqlRestore' },
   steps(c, { mode, targetTime, drillSuffix }) {
-    const password = c.passwordEnv
-      ? ` --password="$${c.passwordEnv}"`
+    // The password through the client's environment (MYSQL_PWD), never on a command line `ps` shows.
+    const pwd = c.passwordEnv
+      ? `MYSQL_PWD="$${c.passwordEnv}" `
       : c.passwordFile
-        ? ` --password="$(cat ${sh(c.passwordFile)})"`
+        ? `MYSQL_PWD="$(cat ${sh(c.passwordFile)})" `
         : '';
     const work = `${restoreWorkRootOf(c)}/${mode}`;
     const restore: MysqlRestoreInput['restore'] =
@@ -113,7 +114,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         : { dataDir: c.restoreDataDir ?? `${c.dataDir}-restored`, port: c.restorePort ?? c.port + 1, binlog: true };
     const input: MysqlRestoreInput = { component: c, mode, targetTime, restore };
     const run = `${restore.dataDir}.run`;
-    const client = `mariadb --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}${password}`;
+    const client = `${pwd}mariadb --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}`;
     const automation = (activity: AutomationActivity) => ({
       activity,
       input: input as unknown as Record<string, unknown>,
@@ -171,7 +172,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
       id: 'validate',
       title: 'Validate tables and checksums against the backup manifest',
       does: 'Every table the backup recorded exists and is readable; its row count and checksum equal the backup’s when no binlog was replayed, and are reported when one was.',
-      command: `mariadb-check --all-databases --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}${password}\n${client} -e 'CHECKSUM TABLE <db>.<table>, …'`,
+      command: `${pwd}mariadb-check --all-databases --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}\n${client} -e 'CHECKSUM TABLE <db>.<table>, …'`,
       validate: `${client} -e 'SELECT table_schema, COUNT(*) FROM information_schema.tables GROUP BY table_schema'   # no errors above; checksums equal the manifest's`,
       automation: automation('validateMysqlRestore'),
     });
@@ -197,7 +198,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
             `kill "$(cat ${sh(`${run}/mysqld.pid`)})" && mv ${sh(c.dataDir)} ${sh(`${c.dataDir}.before-restore`)} && mv ${sh(restore.dataDir)} ${sh(c.dataDir)}`,
             `chown -R mysql:mysql ${sh(c.dataDir)} && systemctl start ${sh(c.service)}`,
           ].join('\n'),
-        validate: `mariadb --host=${sh(c.host)} --port=${c.port} --user=${sh(c.user)}${password} -e 'SELECT @@datadir'`,
+        validate: `${pwd}mariadb --host=${sh(c.host)} --port=${c.port} --user=${sh(c.user)} -e 'SELECT @@datadir'`,
         ...(c.cutover ? { automation: automation('cutOverMysql') } : {}),
       });
     return steps;

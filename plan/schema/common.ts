@@ -29,27 +29,40 @@ export const objectives = z
 
 const cronScheduleTypes = ['full', 'incremental', 'differential', 'snapshot'] as const;
 
+/** A 5-field cron expression and its time zone: backup calendars, drill schedules. */
+export const cronFields = {
+  cron: z.string().describe('5-field cron expression, e.g. "10 16 * * 1" (Mondays 16:10)'),
+  timezone: z
+    .string()
+    .refine(isKnownTimezone, 'unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"')
+    .optional()
+    .describe('IANA time zone of the cron expression; UTC when absent'),
+};
+
+/** Reports an expression that is not valid cron (or never fires) at `path`.cron. */
+export function checkCron(
+  value: { cron: string; timezone?: string },
+  ctx: z.RefinementCtx,
+  path: (string | number)[] = [],
+): void {
+  const problem = cronProblem(
+    value.cron,
+    value.timezone && isKnownTimezone(value.timezone) ? value.timezone : undefined,
+  );
+  if (problem)
+    ctx.addIssue({ code: 'custom', path: [...path, 'cron'], message: `invalid cron expression: ${problem}` });
+}
+
 /** A backup that creates a recovery point at each cron time. */
 const cronSchedule = z
   .object({
     type: z
       .enum(cronScheduleTypes)
       .describe('full, incremental, differential or snapshot: a recovery point at each cron time'),
-    cron: z.string().describe('5-field cron expression, e.g. "10 16 * * 1" (Mondays 16:10)'),
-    timezone: z
-      .string()
-      .refine(isKnownTimezone, 'unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"')
-      .optional()
-      .describe('IANA time zone of the cron expression; UTC when absent'),
+    ...cronFields,
   })
   .strict()
-  .superRefine((schedule, ctx) => {
-    const problem = cronProblem(
-      schedule.cron,
-      schedule.timezone && isKnownTimezone(schedule.timezone) ? schedule.timezone : undefined,
-    );
-    if (problem) ctx.addIssue({ code: 'custom', path: ['cron'], message: `invalid cron expression: ${problem}` });
-  });
+  .superRefine((schedule, ctx) => checkCron(schedule, ctx));
 
 /** Continuous log shipping (binlogs, WAL, PITR): recovery points every `every` at worst. */
 const logSchedule = z
@@ -108,5 +121,3 @@ export const contact = z
 export type Schedule = z.infer<typeof schedule>;
 export type Backup = z.infer<typeof backup>;
 export type Contact = z.infer<typeof contact>;
-
-export type BackupSettings = z.infer<typeof backup>;

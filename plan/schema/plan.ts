@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { componentSchema } from '../kinds';
-import { cronProblem, isKnownTimezone } from '../cron';
-import { contact, objectives, slug } from './common';
+import { checkCron, contact, cronFields, objectives, slug } from './common';
 
 export const PLAN_DEFAULT_OBJECTIVES = { rpo: '1h', rto: '4h' } as const;
 
@@ -19,10 +18,7 @@ export const scenarioSchema = z
       .optional()
       .describe('Components to recover; all when absent. Their dependencies are pulled in'),
     schedule: z
-      .object({
-        cron: z.string().describe('5-field cron expression, e.g. "0 10 * * 1" (Mondays 10:00)'),
-        timezone: z.string().optional().describe('IANA time zone of the cron expression; UTC when absent'),
-      })
+      .object(cronFields)
       .strict()
       .optional()
       .describe(
@@ -34,16 +30,7 @@ export const scenarioSchema = z
     if (!scenario.schedule) return;
     if (scenario.mode !== 'drill')
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'only drills (mode: drill) run on a schedule' });
-    const { cron, timezone } = scenario.schedule;
-    if (timezone && !isKnownTimezone(timezone))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['schedule', 'timezone'],
-        message: 'unknown time zone: use an IANA name such as "UTC" or "Europe/Tallinn"',
-      });
-    const problem = cronProblem(cron, timezone && isKnownTimezone(timezone) ? timezone : undefined);
-    if (problem)
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'cron'], message: `invalid cron expression: ${problem}` });
+    checkCron(scenario.schedule, ctx, ['schedule']);
   });
 
 export const triggerSchema = z
