@@ -16,6 +16,7 @@ import {
   command,
   minutesBetween,
   progressWhen,
+  eventually,
   scriptedActivities,
   testPlan,
   testWorker,
@@ -171,11 +172,11 @@ describe('recovery engine (time-skipping server)', () => {
         await env.sleep('45m');
         const escalated = await handle.query(progressQuery);
         assert.deepEqual(escalated.gates[0]!.escalatedTo, ['Ben (lead)']);
-        assert.equal(events(calls, 'approval-escalated').length, 1);
-        assert.equal(
-          calls.notifications.find((n) => n.event === 'approval-escalated')!.contacts[0]!.name,
-          'Ben (lead)',
+        const escalation = await eventually('the escalation notification', () =>
+          calls.notifications.find((n) => n.event === 'approval-escalated'),
         );
+        assert.equal(events(calls, 'approval-escalated').length, 1);
+        assert.equal(escalation.contacts[0]!.name, 'Ben (lead)');
 
         const answer = await handle.executeUpdate(approveUpdate, {
           args: [{ gate: 'flip-dns', by: 'ana', comment: 'secondary healthy' }],
@@ -212,7 +213,7 @@ describe('recovery engine (time-skipping server)', () => {
         assert.equal(component(stuck, 'db').status, 'needs-operator');
         assert.equal(component(stuck, 'app').status, 'pending', 'its dependent waits');
         assert.match(
-          events(calls, 'needs-operator')[0]!,
+          await eventually('the needs-operator notification', () => events(calls, 'needs-operator')[0]),
           /db stopped at step "run": .* recovery resolve recovery-engine-\d+ db retry\|skip\|abort/,
         );
         await assert.rejects(

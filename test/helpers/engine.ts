@@ -161,5 +161,16 @@ export async function progressWhen(
   );
 }
 
+/** Polls `get` (real time) until it returns something: for side effects the workflow records after its state changes. */
+export async function eventually<T>(what: string, get: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await sleep(50);
+  }
+}
+
 /** Minutes between two ISO times. */
 export const minutesBetween = (from: string, to: string | undefined) => (Date.parse(to!) - Date.parse(from)) / 60_000;
