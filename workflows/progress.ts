@@ -87,6 +87,15 @@ export interface NotificationRecord {
   message: string;
 }
 
+/** Drills: the teardown of one component, run as compensation once the drill is over. */
+export interface TeardownRecord {
+  component: string;
+  status: 'running' | 'done' | 'failed';
+  steps: { id: string; title: string; status: 'succeeded' | 'failed'; error?: string; result?: unknown }[];
+  /** What a failed teardown left behind, where, and the command that removes it by hand. */
+  left?: { step: string; what: string; command: string }[];
+}
+
 export interface RecoveryProgress {
   recoveryId: string;
   plan: string;
@@ -111,6 +120,8 @@ export interface RecoveryProgress {
   pendingDecisions: PendingDecision[];
   notifications: NotificationRecord[];
   warnings: string[];
+  /** Drills: what was torn down, component by component, dependents first. */
+  teardown?: TeardownRecord[];
 }
 
 /** A child workflow's report of one step. */

@@ -50,6 +50,12 @@ export interface StepAutomation {
    * heartbeat (restores).
    */
   profile: 'short' | 'long';
+  /**
+   * Drills: the resources this call creates or changes (see plan/drill-guard.ts for the names);
+   * `[]` for a call that only reads. The engine refuses a drill step that would write a production
+   * resource of the plan, before the call.
+   */
+  writes?: string[];
 }
 
 /** The activity call that performs a step. */
@@ -57,7 +63,8 @@ export const automate = (
   activity: AutomationActivity,
   input: Record<string, unknown>,
   profile: StepAutomation['profile'] = 'short',
-): StepAutomation => ({ activity, input, profile });
+  writes?: string[],
+): StepAutomation => ({ activity, input, profile, ...(writes && { writes }) });
 
 /** Suffix of every resource a drill creates: `orders-prod` is drilled as `orders-prod-drill`. */
 export const DRILL_SUFFIX = '-drill';
@@ -89,6 +96,18 @@ export interface KindDefinition<C extends { kind: string } = { kind: string }> {
   permissions?: string[];
   /** The runbook: the steps that recover this component, in order. */
   steps(component: C, context: StepContext): RunbookStep[];
+  /**
+   * The component's production resources, named as in plan/drill-guard.ts (`rds:us-east-1/orders`,
+   * `dir:/var/lib/mysql`, `tcp:127.0.0.1:3306`): no drill step of the plan may write one.
+   */
+  productionResources?(component: C): string[];
+  /**
+   * Drills only: the steps that remove everything the drill created, run as compensation once the
+   * drill is over, also when it failed or was cancelled. Each is idempotent (removes what exists,
+   * succeeds when nothing does); its title names the resource and where it is, so a teardown that
+   * fails says exactly what is left.
+   */
+  teardown?(component: C, context: StepContext): RunbookStep[];
   /**
    * How the engine itself takes this kind's backups on the plan's schedules (absent: backups are
    * taken elsewhere, e.g. by AWS Backup). Each activity takes `{ component, type, backupId }`

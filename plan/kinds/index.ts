@@ -110,3 +110,13 @@ export function runbookOf(component: Component, context: StepContext): RunbookSt
 export function estimateOf(component: Component): string {
   return component.estimate ?? kindOf(component).defaultEstimate;
 }
+
+/** Drills: the steps that remove what the drill of `component` created (none in a recovery). */
+export function teardownOf(component: Component, context: StepContext): RunbookStep[] {
+  return context.mode === 'drill' ? (kindOf(component).teardown?.(component, context) ?? []) : [];
+}
+
+/** The production resources of `component` that no drill step may write. */
+export function productionResourcesOf(component: Component): string[] {
+  return kindOf(component).productionResources?.(component) ?? [];
+}
