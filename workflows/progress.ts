@@ -101,6 +101,10 @@ export interface RecoveryProgress {
   plan: string;
   scenario: string;
   mode: 'recover' | 'drill';
+  /** A rehearsal on the time-skipping server: nothing outside the workflow was touched. */
+  simulated?: boolean;
+  /** Who started it, as the request says. */
+  requestedBy?: string;
   status: RecoveryStatus;
   incident?: { id: string; detectedAt: string; source?: string; summary?: string };
   targetTime?: string;
@@ -122,6 +126,8 @@ export interface RecoveryProgress {
   warnings: string[];
   /** Drills: what was torn down, component by component, dependents first. */
   teardown?: TeardownRecord[];
+  /** Drills: where the worker saved the evidence (Markdown, JSON, HTML). */
+  evidence?: { dir: string; files: string[] };
 }
 
 /** A child workflow's report of one step. */

@@ -23,6 +23,13 @@ export const recoveryRequestSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Run the scenario as a drill whatever its mode: isolated copies, the drill guard, teardown
+     * (`recovery drill --real`).
+     */
+    drill: z.boolean().optional(),
+    /** Who started it (`user@host`, a schedule, an alarm), for the record and the drill evidence. */
+    requestedBy: z.string().min(1).max(200).optional(),
     /** Point in time to restore data to; the latest recovery point when absent. */
     targetTime: isoTime.optional(),
     approvals: z
