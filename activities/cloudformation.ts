@@ -391,5 +391,37 @@ export function createCloudFormationActivities(
         'CloudFormationStackFailed',
       );
     },
+
+    /**
+     * Drill teardown: deletes the drill stack and waits until it is DELETE_COMPLETE; succeeds when
+     * it does not exist. An operation still in progress on it (the drill's create) is waited for
+     * first. The production stack is never deleted.
+     */
+    async deleteCloudFormationDrillStack(input: CloudFormationStackRef & { sourceStackName: string }) {
+      const ref = { stackName: input.stackName, region: input.region };
+      const what = `delete CloudFormation drill stack ${input.stackName} (${input.region})`;
+      if (input.stackName === input.sourceStackName)
+        throw nonRetryable(`${what}: it is the production stack itself`, 'DrillIsProduction');
+      let stack = await describe(ref, what);
+      if (stack && stack.StackStatus !== 'DELETE_IN_PROGRESS') stack = await settle(ref, what, stack);
+      const deletedNow = !!stack && stack.StackStatus !== 'DELETE_IN_PROGRESS';
+      if (stack && deletedNow) {
+        const token = requestToken(input.stackName, 'delete', stack);
+        const stackId = stack.StackId;
+        await cfnCall(what, 'cloudformation:DeleteStack', (abortSignal) =>
+          aws
+            .cloudformation(input.region)
+            .send(new DeleteStackCommand({ StackName: stackId, ClientRequestToken: token }), { abortSignal }),
+        );
+        log.info('Drill stack deletion started', { ...ref, status: stack.StackStatus });
+      }
+      if (stack) stack = await settle(ref, what, await describe(ref, what));
+      if (stack)
+        throw nonRetryable(
+          `${what}: deleting it ended ${stack.StackStatus}: ${(await failureOf(ref, stack, what)) ?? stack.StackStatusReason ?? 'no reason given'}`,
+          'CloudFormationDeleteFailed',
+        );
+      return { stackName: input.stackName, region: input.region, deletedNow };
+    },
   };
 }

@@ -4,9 +4,11 @@
  * from the source is never touched.
  */
 import {
+  DeleteTableCommand,
   DescribeTableCommand,
   PointInTimeRecoveryUnavailableException,
   InvalidRestoreTimeException,
+  ResourceInUseException,
   ResourceNotFoundException,
   RestoreTableToPointInTimeCommand,
   ScanCommand,
@@ -26,6 +28,16 @@ export interface RestoreTableToPointInTimeInput {
   region?: string;
   /** ISO-8601 time to restore to, or `latest` for the latest restorable time (about 5 minutes ago). */
   targetTime: string;
+}
+
+/** A drill table to delete, and what it must have been restored from. */
+export interface DeleteDrillTableInput {
+  tableName: string;
+  region?: string;
+  /** The production table restored from (to a point in time, or through one of its backups). */
+  sourceTableName: string;
+  /** The backup a restore from a backup read. */
+  backupArn?: string;
 }
 
 export interface RestoreTableToPointInTimeResult {
@@ -189,6 +201,66 @@ export function createDynamoDbPitrActivities(
         sourceItemCount: sourceTable?.ItemCount,
         recoveryPoint: (table.RestoreSummary?.RestoreDateTime ?? (time === 'latest' ? undefined : time))?.toISOString(),
       };
+    },
+
+    /**
+     * Drill teardown: deletes the drill table and waits until it is gone; succeeds when it does not
+     * exist. A table still CREATING (a restore under way) or UPDATING cannot be deleted: it is waited
+     * for first. Only a table restored from the source (or the backup) is deleted.
+     */
+    async deleteDynamoDbDrillTable(input: DeleteDrillTableInput) {
+      const { tableName, region, sourceTableName: source, backupArn } = input;
+      const what = `delete DynamoDB drill table ${tableName} in ${region ?? 'the default region'}`;
+      if (tableName === source) throw nonRetryable(`${what}: it is the source table itself`, 'DrillIsProduction');
+      const signal = cancellationSignal();
+      const deadline = Date.now() + maxWaitMs;
+      let status = 'unknown';
+      let deletedNow = false;
+      const poll = async () => {
+        for (;;) {
+          const table = await describeTable(region, tableName);
+          if (!table) return;
+          status = table.TableStatus ?? 'unknown';
+          const restoredFrom = table.RestoreSummary;
+          const ours =
+            tableNameOf(restoredFrom?.SourceTableArn) === source ||
+            (backupArn !== undefined && restoredFrom?.SourceBackupArn === backupArn);
+          if (!ours)
+            throw nonRetryable(
+              `${what}: refusing to delete ${tableName}: it was not restored from ${source}${backupArn ? ` nor from backup ${backupArn}` : ''}`,
+              'NotADrillTable',
+            );
+          if (status === 'ACTIVE' || status === 'INACCESSIBLE_ENCRYPTION_CREDENTIALS' || status === 'ARCHIVED') {
+            const outcome = await awsCall(what, 'dynamodb:DeleteTable', async (abortSignal) => {
+              try {
+                await aws.dynamodb(region).send(new DeleteTableCommand({ TableName: tableName }), { abortSignal });
+                return 'DELETING';
+              } catch (error) {
+                // Gone meanwhile; or busy (a backup, an update): look again.
+                if (error instanceof ResourceNotFoundException) return 'deleted';
+                if (error instanceof ResourceInUseException) return `${status}, in use`;
+                throw error;
+              }
+            });
+            if (outcome === 'deleted') return;
+            if (outcome === 'DELETING') {
+              deletedNow = true;
+              log.info('Drill table deletion started', { tableName, region });
+            }
+            status = outcome;
+          }
+          heartbeat({ phase: 'deleting the drill table', tableName, status });
+          if (Date.now() > deadline)
+            throw nonRetryable(`${what}: still ${status} after ${maxWaitMs / 3600_000}h`, 'WaitTimedOut');
+          try {
+            await sleep(pollIntervalMs, undefined, { signal });
+          } catch {
+            throw signal.reason;
+          }
+        }
+      };
+      await heartbeatWhile(poll(), () => ({ phase: 'deleting the drill table', tableName, status }));
+      return { tableName, deletedNow };
     },
   };
 }

@@ -8,6 +8,7 @@ import {
   ClientException,
   ClusterNotFoundException,
   CreateServiceCommand,
+  DeleteServiceCommand,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   InvalidParameterException,
@@ -481,6 +482,74 @@ export function createEcsActivities(
       if (!service) throw ApplicationFailure.retryable(`${what}: ECS answered without the service`, 'NoService');
       log.info('Drill service created', { ...drillRef, taskDefinition: request.taskDefinition });
       return result(service, true);
+    },
+
+    /**
+     * Drill teardown: scales the drill service to 0, deletes it (force) and waits until it is
+     * INACTIVE or gone; succeeds when it does not exist. Only a service tagged as a drill copy of the
+     * source is deleted: a production service is never touched.
+     */
+    async deleteEcsDrillService(input: EcsDrillInput) {
+      const drillRef = { cluster: input.cluster, service: input.drillService, region: input.region };
+      const what = `delete drill service ${input.drillService} in cluster ${input.cluster} (${input.region})`;
+      if (input.drillService === input.sourceService)
+        throw nonRetryable(`${what}: the drill service would be the production service`, 'DrillIsProduction');
+      const deadline = Date.now() + maxWaitMs;
+      let deletedNow = false;
+      for (;;) {
+        let service: Service | undefined;
+        try {
+          service = await describe(drillRef, what);
+        } catch (error) {
+          // No cluster, no service.
+          if (error instanceof ApplicationFailure && error.type === 'ClusterNotFound') break;
+          throw error;
+        }
+        if (!service || service.status === 'INACTIVE') break;
+        if (service.status === 'ACTIVE') {
+          const tags = await tagsOf(drillRef, service, what);
+          if (tags.get(ECS_TAGS.drillOf) !== tagValue(input.sourceService))
+            throw nonRetryable(
+              `${what}: refusing to delete ${input.drillService}: it is not tagged as a drill copy of ${input.sourceService} (${ECS_TAGS.drillOf})`,
+              'NotADrillService',
+            );
+          if (service.desiredCount)
+            await ecsCall(drillRef, what, 'ecs:UpdateService', (abortSignal) =>
+              aws
+                .ecs(input.region)
+                .send(
+                  new UpdateServiceCommand({ cluster: input.cluster, service: input.drillService, desiredCount: 0 }),
+                  {
+                    abortSignal,
+                  },
+                ),
+            );
+          await ecsCall(drillRef, what, 'ecs:DeleteService', async (abortSignal) => {
+            try {
+              await aws
+                .ecs(input.region)
+                .send(new DeleteServiceCommand({ cluster: input.cluster, service: input.drillService, force: true }), {
+                  abortSignal,
+                });
+            } catch (error) {
+              // Deleted meanwhile: the next describe says INACTIVE.
+              if (!(error instanceof ServiceNotFoundException || error instanceof ServiceNotActiveException))
+                throw error;
+            }
+          });
+          deletedNow = true;
+          log.info('Drill service deletion started', drillRef);
+        }
+        const state = stateOf(input.cluster, service);
+        heartbeat(state);
+        if (Date.now() > deadline)
+          throw ApplicationFailure.retryable(
+            `${what}: still ${service.status} after ${Math.round(maxWaitMs / 1000)} seconds: ${state.runningCount} tasks running`,
+            'EcsServiceNotDeleted',
+          );
+        await sleep(pollIntervalMs); // rejects at once on cancellation
+      }
+      return { cluster: input.cluster, service: input.drillService, region: input.region, deletedNow };
     },
   };
 }

@@ -8,8 +8,10 @@ import {
   DBInstanceAlreadyExistsFault,
   DBInstanceAutomatedBackupNotFoundFault,
   DBInstanceNotFoundFault,
+  DeleteDBInstanceCommand,
   DescribeDBInstanceAutomatedBackupsCommand,
   DescribeDBInstancesCommand,
+  InvalidDBInstanceStateFault,
   InvalidRestoreFault,
   ModifyDBInstanceCommand,
   PointInTimeRestoreNotEnabledFault,
@@ -505,6 +507,57 @@ export function createRdsActivities(aws: AwsClients, { pollIntervalMs = 30_000, 
         ),
       );
       return { instanceId: input.instanceId, multiAZ: true, changedNow: true };
+    },
+
+    /**
+     * Drill teardown: deletes the drill instance (no final snapshot, no retained automated backups)
+     * and waits until it is gone. Succeeds when it does not exist; an instance still being restored
+     * (or modified, backed up…) is waited for until RDS accepts the delete. Only an instance restored
+     * from the source by Recovery Engine is deleted: anything else of that name is refused.
+     */
+    async deleteRdsDrillInstance(input: RdsSource & { instanceId: string }) {
+      const { region, instanceId } = input;
+      const what = `delete RDS drill instance ${instanceId} in ${region}`;
+      if (same(instanceId, input.sourceInstanceId) && sourceRegionOf(input) === region)
+        throw nonRetryable(`${what}: it is the source instance itself`, 'DrillIsProduction');
+      let deletedNow = false;
+      await waitFor(what, async () => {
+        const instance = await describe(region, instanceId);
+        if (!instance) return { done: true, status: 'deleted' };
+        const status = instance.DBInstanceStatus ?? 'unknown';
+        // Tagged at the restore, so an instance still creating carries them too.
+        if (!same(tagsOf(instance).get(RDS_TAGS.source), input.sourceInstanceId))
+          throw nonRetryable(
+            `${what}: refusing to delete ${instanceId}: it ${notOurs(instance, input) ?? 'is not a drill copy'}`,
+            'NotADrillInstance',
+          );
+        if (status === 'deleting') return { status };
+        // Gone meanwhile, or in a state RDS does not delete from (creating, modifying…): look again.
+        const outcome = await awsCall(what, 'rds:DeleteDBInstance', async (abortSignal) => {
+          try {
+            await aws.rds(region).send(
+              new DeleteDBInstanceCommand({
+                DBInstanceIdentifier: instanceId,
+                SkipFinalSnapshot: true,
+                DeleteAutomatedBackups: true,
+              }),
+              { abortSignal },
+            );
+            return 'deleting';
+          } catch (error) {
+            if (error instanceof DBInstanceNotFoundFault) return 'deleted';
+            if (error instanceof InvalidDBInstanceStateFault) return 'not deletable yet';
+            throw error;
+          }
+        });
+        if (outcome === 'deleted') return { done: true, status: outcome };
+        if (outcome === 'deleting') {
+          deletedNow = true;
+          log.info('Drill instance deletion started', { instanceId, region, status });
+        }
+        return { status: outcome === 'deleting' ? outcome : `${status}, ${outcome}` };
+      });
+      return { instanceId, region, deletedNow };
     },
   };
 }

@@ -1,7 +1,9 @@
 import {
   CopyObjectCommand,
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetBucketVersioningCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
@@ -58,6 +60,11 @@ export interface S3CheckInput extends S3Location {
   prefix?: string;
   /** Also count the keys of this bucket and of `compareWith` (a replica against its primary). */
   compareWith?: S3Location;
+}
+
+export interface S3DrillBucketInput extends S3Location {
+  /** Production buckets (the source and its replica): never deleted, whatever the drill bucket's name. */
+  productionBuckets: string[];
 }
 
 /** One version or delete marker of a key, as listed. */
@@ -378,9 +385,70 @@ export function createS3RestoreActivities(aws: AwsClients) {
         if (fatal) throw fatal;
       }
     },
+
+    /**
+     * Drill teardown: deletes every object version and delete marker of the drill bucket, then the
+     * bucket; succeeds when it does not exist. A production bucket is never deleted.
+     */
+    async deleteS3DrillBucket(input: S3DrillBucketInput) {
+      const { bucket, region } = input;
+      const what = `delete S3 drill bucket ${bucket} (${region})`;
+      if (input.productionBuckets.includes(bucket))
+        throw ApplicationFailure.nonRetryable(`${what}: it is a production bucket`, 'DrillIsProduction');
+      const s3 = aws.s3(region);
+      const progress = { phase: 'emptying the drill bucket', bucket, deleted: 0 };
+      const gone = (error: unknown) => error instanceof Error && error.name === 'NoSuchBucket';
+
+      async function empty(): Promise<boolean> {
+        for (;;) {
+          // Always the first page: each round deletes what it lists.
+          const page = await awsCall(`${what}: list versions`, 's3:ListBucketVersions', async (abortSignal) => {
+            try {
+              return await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }), { abortSignal });
+            } catch (error) {
+              if (gone(error)) return undefined;
+              throw error;
+            }
+          });
+          if (!page) return false;
+          const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].flatMap((v) =>
+            v.Key === undefined ? [] : [{ Key: v.Key, VersionId: v.VersionId }],
+          );
+          if (objects.length === 0) return true;
+          const { Errors = [] } = await awsCall(`${what}: delete versions`, 's3:DeleteObjectVersion', (abortSignal) =>
+            s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }), {
+              abortSignal,
+            }),
+          );
+          if (Errors.length)
+            throw ApplicationFailure.retryable(
+              `${what}: ${Errors.length} versions not deleted, e.g. ${Errors[0]!.Key} (${Errors[0]!.Code}: ${Errors[0]!.Message})`,
+              'S3DeleteIncomplete',
+            );
+          progress.deleted += objects.length;
+          heartbeat(progress);
+        }
+      }
+
+      return heartbeatWhile(
+        (async () => {
+          const exists = await empty();
+          if (exists)
+            await awsCall(`${what}: delete the bucket`, 's3:DeleteBucket', async (abortSignal) => {
+              try {
+                await s3.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal });
+              } catch (error) {
+                if (!gone(error)) throw error;
+              }
+            });
+          if (exists) log.info('Drill bucket deleted', { bucket, region, versions: progress.deleted });
+          return { bucket, region, deletedNow: exists, versionsDeleted: progress.deleted };
+        })(),
+        () => progress,
+      );
+    },
   };
 }
-
 const counts = ({ restored, deleted, unchanged, failed }: S3RestoreResult) => ({
   restored,
   deleted,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AutoScalingCapacityInput } from '../../activities/autoscaling';
+import { resource } from '../drill-guard';
 import { automate, componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
 
 const size = z.number().int().nonnegative();
@@ -31,6 +32,9 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
     'autoscaling:UpdateAutoScalingGroup',
     'elasticloadbalancing:DescribeTargetHealth',
   ],
+  productionResources(c) {
+    return [resource.aws('autoscaling', c.region, c.groupName)];
+  },
   steps(c, { mode }) {
     const aws = `aws autoscaling --region ${c.region}`;
     const group = `--auto-scaling-group-names ${sh(c.groupName)}`;
@@ -57,7 +61,7 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
                   `aws elbv2 --region ${c.region} describe-target-health --target-group-arn ${sh(arn)} --query "TargetHealthDescriptions[?TargetHealth.State!='healthy'].Target.Id" --output text   # empty`,
               )
               .join('\n'),
-            automation: automate('checkTargetHealth', { region: c.region, targetGroupArns: targets }),
+            automation: automate('checkTargetHealth', { region: c.region, targetGroupArns: targets }, 'short', []),
           },
         ]
       : [];
@@ -70,7 +74,7 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
           does: `A drill only reads: it never changes the capacity of ${c.groupName}, a production group. It checks that the group can reach ${c.desiredCapacity} (within its sizes) and that its current instances and targets are healthy.`,
           command: `${aws} describe-auto-scaling-groups ${group} --query 'AutoScalingGroups[0].{min:MinSize,max:MaxSize,desired:DesiredCapacity,instances:Instances[].[InstanceId,LifecycleState,HealthStatus]}'`,
           validate: `${sizes}   # max >= ${c.desiredCapacity}`,
-          automation: { activity: 'describeAutoScalingGroup', input: ref, profile: 'short' },
+          automation: { activity: 'describeAutoScalingGroup', input: ref, profile: 'short', writes: [] },
         },
         {
           id: 'check-in-service',
@@ -78,7 +82,8 @@ export const autoScalingGroupKind: KindDefinition<AutoScalingGroupComponent> = {
           does: 'Read-only: the group has as many InService, Healthy instances as its own desired capacity.',
           command: inService,
           validate: `${sizes}   # the count above equals the third number`,
-          automation: { activity: 'waitForAutoScalingInService', input: ref, profile: 'long' },
+          // Without a desiredCapacity the wait compares with the group's own: it only reads.
+          automation: { activity: 'waitForAutoScalingInService', input: ref, profile: 'long', writes: [] },
         },
         ...checkTargets,
       ];

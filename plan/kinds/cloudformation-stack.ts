@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CloudFormationDeployInput } from '../../activities/cloudformation';
+import { resource } from '../drill-guard';
 import { automate, componentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
 
 /** Parameter names that look like secrets: their values would land in the plan, the history and the runbook. */
@@ -55,6 +56,28 @@ export const cloudFormationStackKind: KindDefinition<CloudFormationStackComponen
     'cloudformation:CreateStack',
     'cloudformation:DeleteStack',
   ],
+  productionResources(c) {
+    return [resource.aws('cloudformation', c.region, c.stackName)];
+  },
+  teardown(c, { drillSuffix }) {
+    const drill = `${c.stackName}${drillSuffix}`;
+    const aws = `aws cloudformation --region ${c.region}`;
+    return [
+      {
+        id: 'delete-drill-stack',
+        title: `Delete the drill stack ${drill} in ${c.region}`,
+        does: `Deletes ${drill} and every resource it created, and waits until it is DELETE_COMPLETE; an operation still in progress on it is waited for first. Nothing to do when it does not exist.`,
+        command: `${aws} delete-stack --stack-name ${sh(drill)}\n${aws} wait stack-delete-complete --stack-name ${sh(drill)}`,
+        validate: `${aws} describe-stacks --stack-name ${sh(drill)}   # "Stack with id ${drill} does not exist"`,
+        automation: automate(
+          'deleteCloudFormationDrillStack',
+          { stackName: drill, region: c.region, sourceStackName: c.stackName },
+          'long',
+          [resource.aws('cloudformation', c.region, drill)],
+        ),
+      },
+    ];
+  },
   steps(c, { mode, drillSuffix }) {
     const stackName = mode === 'drill' ? `${c.stackName}${drillSuffix}` : c.stackName;
     const aws = `aws cloudformation --region ${c.region}`;
@@ -123,7 +146,7 @@ export const cloudFormationStackKind: KindDefinition<CloudFormationStackComponen
         does: `${template ? 'Checks the template, then shows' : 'Shows'} the stack's state: missing (it is created), *_COMPLETE (it is updated)${recreate ? ', or a failed state such as ROLLBACK_COMPLETE (it is deleted and created again)' : ', or a failed state such as ROLLBACK_COMPLETE (it cannot be updated: delete it by hand or set action: recreate)'}.`,
         command: `${template ? `${aws} validate-template ${template}\n` : ''}${status}`,
         validate: `${status}   # a *_COMPLETE state, or "does not exist"`,
-        automation: automate('describeCloudFormationStack', { ...ref, ...templateInput }),
+        automation: automate('describeCloudFormationStack', { ...ref, ...templateInput }, 'short', []),
       },
       {
         id: 'deploy',
@@ -148,6 +171,7 @@ export const cloudFormationStackKind: KindDefinition<CloudFormationStackComponen
             action: c.action,
           } satisfies CloudFormationDeployInput,
           profile: 'short',
+          writes: [resource.aws('cloudformation', c.region, stackName)],
         },
       },
       {
@@ -156,7 +180,7 @@ export const cloudFormationStackKind: KindDefinition<CloudFormationStackComponen
         does: 'The stack reaches CREATE_COMPLETE or UPDATE_COMPLETE. A rollback (ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE) means the change failed: the first failed resource in the events says why.',
         command: `${aws} wait stack-update-complete ${stack} || ${aws} wait stack-create-complete ${stack}`,
         validate: `${status}   # CREATE_COMPLETE or UPDATE_COMPLETE\n${aws} describe-stack-events ${stack} --query "StackEvents[?ends_with(ResourceStatus, '_FAILED')].[LogicalResourceId,ResourceStatusReason]" --output text   # empty when nothing failed`,
-        automation: { activity: 'waitForCloudFormationStack', input: ref, profile: 'long' },
+        automation: { activity: 'waitForCloudFormationStack', input: ref, profile: 'long', writes: [] },
       },
       {
         id: 'outputs',

@@ -25,6 +25,9 @@ export const commandKind: KindDefinition<CommandComponent> = {
   defaultEstimate: '15m',
   schema,
   steps(c, { mode }) {
+    // A drill runs the plan's own command, whose effects the engine cannot know: an opaque resource
+    // that no production resource equals, so the guard lets it through on the author's word.
+    const writes = mode === 'drill' ? [`command:${c.id}`] : undefined;
     const inDir = (command: string) => (c.workingDir ? `cd ${sh(c.workingDir)}\n${command}` : command);
     const drillNote =
       mode === 'drill'
@@ -37,7 +40,7 @@ export const commandKind: KindDefinition<CommandComponent> = {
         does: `${c.description?.replace(/\.\s*$/, '') ?? `The recovery procedure of ${c.id}, as the plan gives it`}${c.workingDir ? `, run in ${c.workingDir}` : ''}.${drillNote}`,
         command: inDir(c.run),
         ...(c.rollback ? { rollback: inDir(c.rollback) } : {}),
-        automation: { activity: 'runCommand', input: { command: c.run, workingDir: c.workingDir }, profile: 'short' },
+        automation: automate('runCommand', { command: c.run, workingDir: c.workingDir }, 'short', writes),
       },
       ...(c.validate
         ? [
@@ -46,7 +49,7 @@ export const commandKind: KindDefinition<CommandComponent> = {
               title: 'Check that the recovery worked',
               does: `The plan's check for ${c.id}: it fails with a non-zero exit status.${drillNote}`,
               command: inDir(c.validate),
-              automation: automate('runCommand', { command: c.validate, workingDir: c.workingDir }),
+              automation: automate('runCommand', { command: c.validate, workingDir: c.workingDir }, 'short', writes),
             },
           ]
         : []),

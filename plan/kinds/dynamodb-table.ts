@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { RestoreTableToPointInTimeInput } from '../../activities/dynamodb-pitr';
+import type { DeleteDrillTableInput, RestoreTableToPointInTimeInput } from '../../activities/dynamodb-pitr';
+import { resource } from '../drill-guard';
 import { automate, dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('dynamodb-table', {
@@ -43,9 +44,41 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
     'dynamodb:GetItem',
     'dynamodb:Query',
     'dynamodb:BatchWriteItem',
+    'dynamodb:DeleteTable',
   ],
+  productionResources(c) {
+    return [
+      resource.aws('dynamodb', c.region, c.tableName),
+      resource.aws('dynamodb', c.region, c.targetTableName ?? `${c.tableName}-restored`),
+    ];
+  },
+  teardown(c, { drillSuffix }) {
+    const drill = `${c.tableName}${drillSuffix}`;
+    const aws = `aws dynamodb --region ${c.region}`;
+    return [
+      {
+        id: 'delete-drill-table',
+        title: `Delete the drill table ${drill} in ${c.region}`,
+        does: `Deletes ${drill} and waits until it is gone; a table still being restored (CREATING) is waited for first, as DynamoDB cannot delete it before. Nothing to do when it does not exist.`,
+        command: `${aws} wait table-exists --table-name ${sh(drill)}\n${aws} delete-table --table-name ${sh(drill)}\n${aws} wait table-not-exists --table-name ${sh(drill)}`,
+        validate: `${aws} describe-table --table-name ${sh(drill)}   # ResourceNotFoundException`,
+        automation: automate(
+          'deleteDynamoDbDrillTable',
+          {
+            tableName: drill,
+            region: c.region,
+            sourceTableName: c.tableName,
+            ...(c.restoreFrom === 'backup' && c.backupArn ? { backupArn: c.backupArn } : {}),
+          } satisfies DeleteDrillTableInput,
+          'long',
+          [resource.aws('dynamodb', c.region, drill)],
+        ),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     const target = mode === 'drill' ? `${c.tableName}${drillSuffix}` : (c.targetTableName ?? `${c.tableName}-restored`);
+    const writes = [resource.aws('dynamodb', c.region, target)];
     const aws = `aws dynamodb --region ${c.region}`;
     const restore =
       c.restoreFrom === 'backup'
@@ -65,6 +98,7 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
                 'restoreDynamoDbTableFromBackup',
                 { backupArn: c.backupArn, targetTableName: target, region: c.region },
                 'long',
+                writes,
               ),
             }
           : c.restoreFrom === 'pitr'
@@ -78,6 +112,7 @@ export const dynamoDbTableKind: KindDefinition<DynamoDbTableComponent> = {
                     targetTime,
                   } satisfies RestoreTableToPointInTimeInput,
                   profile: 'long' as const,
+                  writes,
                 },
               }
             : {}),

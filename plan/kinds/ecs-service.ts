@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EcsDeployInput, EcsDrillInput, EcsServiceRef } from '../../activities/ecs';
+import { resource } from '../drill-guard';
 import { automate, componentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('ecs-service', {
@@ -41,7 +42,40 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
     'ecs:TagResource',
     'ecs:UpdateService',
     'ecs:CreateService',
+    'ecs:DeleteService',
   ],
+  productionResources(c) {
+    return [resource.aws('ecs', c.region, c.cluster, c.service)];
+  },
+  teardown(c, { drillSuffix }) {
+    const drill = `${c.service}${drillSuffix}`;
+    const aws = `aws ecs --region ${c.region}`;
+    const cluster = `--cluster ${sh(c.cluster)}`;
+    return [
+      {
+        id: 'delete-drill-service',
+        title: `Delete the drill service ${drill} of cluster ${c.cluster} in ${c.region}`,
+        does: `Scales ${drill} to 0, deletes it and waits until it is INACTIVE (its tasks stopped). Nothing to do when it does not exist. Only a service tagged as a drill copy of ${c.service} is deleted.`,
+        command: [
+          `${aws} update-service ${cluster} --service ${sh(drill)} --desired-count 0`,
+          `${aws} delete-service ${cluster} --service ${sh(drill)} --force`,
+          `${aws} wait services-inactive ${cluster} --services ${sh(drill)}`,
+        ].join('\n'),
+        validate: `${aws} describe-services ${cluster} --services ${sh(drill)} --query 'services[0].status' --output text   # INACTIVE, or None`,
+        automation: automate(
+          'deleteEcsDrillService',
+          {
+            cluster: c.cluster,
+            region: c.region,
+            sourceService: c.service,
+            drillService: drill,
+          } satisfies EcsDrillInput,
+          'long',
+          [resource.aws('ecs', c.region, c.cluster, drill)],
+        ),
+      },
+    ];
+  },
   steps(c, { mode, drillSuffix }) {
     const aws = `aws ecs --region ${c.region}`;
     const cluster = `--cluster ${sh(c.cluster)}`;
@@ -56,11 +90,13 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
       activity: 'describeEcsService' as const,
       input: { ...ref(c.service) },
       profile: 'short' as const,
+      writes: [],
     };
     const waitAutomation = (service: string) => ({
       activity: 'waitForEcsServiceStable' as const,
       input: { ...ref(service) },
       profile: 'long' as const,
+      writes: [],
     });
 
     const checkTaskDefinition = c.taskDefinition
@@ -71,7 +107,12 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
             does: `Task definitions are regional and can be deregistered: ${c.taskDefinition} must be ACTIVE in ${c.region}. If it is missing or INACTIVE, register it again from its saved JSON with \`${aws} register-task-definition --cli-input-json file://<TASK_DEFINITION_JSON>\` and deploy the revision it prints.`,
             command: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.[taskDefinitionArn,status]' --output text`,
             validate: `${aws} describe-task-definition --task-definition ${sh(c.taskDefinition)} --query 'taskDefinition.status' --output text   # ACTIVE`,
-            automation: automate('checkEcsTaskDefinition', { taskDefinition: c.taskDefinition, region: c.region }),
+            automation: automate(
+              'checkEcsTaskDefinition',
+              { taskDefinition: c.taskDefinition, region: c.region },
+              'short',
+              [],
+            ),
           },
         ]
       : [];
@@ -112,6 +153,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
               ...(c.taskDefinition ? { taskDefinition: c.taskDefinition } : {}),
             } satisfies EcsDrillInput,
             profile: 'short' as const,
+            writes: [resource.aws('ecs', c.region, c.cluster, drill)],
           },
         },
         {
@@ -158,6 +200,7 @@ export const ecsServiceKind: KindDefinition<EcsServiceComponent> = {
             ...(c.desiredCount !== undefined ? { desiredCount: c.desiredCount } : {}),
           } satisfies EcsDeployInput,
           profile: 'short' as const,
+          writes: [resource.aws('ecs', c.region, c.cluster, c.service)],
         },
       },
       {

@@ -33,12 +33,17 @@ export const httpCheckKind: KindDefinition<HttpCheckComponent> = {
           `${curl} -o /dev/null -w '%{http_code}\\n' ${sh(c.url)}`,
           ...(c.expectBody ? [`${curl} ${sh(c.url)} | grep -F -q -- ${sh(c.expectBody)} && echo found`] : []),
         ].join('\n'),
-        automation: automate('httpCheck', {
-          url: c.url,
-          expectStatus: c.expectStatus,
-          expectBody: c.expectBody,
-          timeoutMs: seconds * 1000,
-        }),
+        automation: automate(
+          'httpCheck',
+          {
+            url: c.url,
+            expectStatus: c.expectStatus,
+            expectBody: c.expectBody,
+            timeoutMs: seconds * 1000,
+          },
+          'short',
+          [],
+        ),
         validate: `test "$(curl --max-time ${seconds} -sS -o /dev/null -w '%{http_code}' ${sh(c.url)})" = ${c.expectStatus} && echo ok   # ok: the status is ${c.expectStatus}${c.expectBody ? ', and the first command printed found' : ''}`,
       },
     ];

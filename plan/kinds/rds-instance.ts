@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RdsRestoreInput, RdsSource } from '../../activities/rds';
+import { resource } from '../drill-guard';
 import { automate, dataComponentSchema, region, sh, type KindDefinition } from './define';
 
 export const schema = dataComponentSchema('rds-instance', {
@@ -41,7 +42,39 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
     'rds:RestoreDBInstanceToPointInTime',
     'rds:AddTagsToResource',
     'rds:ModifyDBInstance',
+    'rds:DeleteDBInstance',
   ],
+  productionResources(c) {
+    const crossRegion = c.sourceRegion !== undefined && c.sourceRegion !== c.region;
+    return [
+      resource.aws('rds', c.sourceRegion ?? c.region, c.instanceId),
+      resource.aws('rds', c.region, c.targetInstanceId ?? `${c.instanceId}-restored`),
+      ...(c.cutover === 'rename' && !crossRegion
+        ? [resource.aws('rds', c.region, c.instanceId), resource.aws('rds', c.region, `${c.instanceId}-before-restore`)]
+        : []),
+    ];
+  },
+  teardown(c, { drillSuffix }) {
+    const drill = `${c.instanceId}${drillSuffix}`;
+    const aws = `aws rds --region ${c.region}`;
+    const from: RdsSource = {
+      sourceInstanceId: c.instanceId,
+      region: c.region,
+      ...(c.sourceRegion !== undefined && c.sourceRegion !== c.region ? { sourceRegion: c.sourceRegion } : {}),
+    };
+    return [
+      {
+        id: 'delete-drill-instance',
+        title: `Delete the drill instance ${drill} in ${c.region}`,
+        does: `Deletes ${drill} without a final snapshot, once RDS accepts it (an instance still being restored is waited for), and waits until it is gone. Nothing to do when it does not exist.`,
+        command: `${aws} delete-db-instance --db-instance-identifier ${sh(drill)} --skip-final-snapshot --delete-automated-backups\n${aws} wait db-instance-deleted --db-instance-identifier ${sh(drill)}`,
+        validate: `${aws} describe-db-instances --db-instance-identifier ${sh(drill)}   # DBInstanceNotFound`,
+        automation: automate('deleteRdsDrillInstance', { ...from, instanceId: drill }, 'long', [
+          resource.aws('rds', c.region, drill),
+        ]),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     const aws = `aws rds --region ${c.region}`;
     const source = c.instanceId;
@@ -73,6 +106,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
       activity: 'checkRdsRestoreSource' as const,
       input: { ...from, targetTime },
       profile: 'short' as const,
+      writes: [],
     };
 
     const steps = [
@@ -137,6 +171,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
             ...(c.subnetGroup ? { subnetGroup: c.subnetGroup } : {}),
           } satisfies RdsRestoreInput,
           profile: 'short' as const,
+          writes: [resource.aws('rds', c.region, target)],
         },
       },
       {
@@ -145,7 +180,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         does: 'Replaying the logs takes from minutes to hours. The waiter gives up after 30 minutes: run it again until it returns.',
         command: `${aws} wait db-instance-available --db-instance-identifier ${sh(target)}`,
         validate: `${describe(target)}   # available, with an endpoint address and port`,
-        automation: automate('waitForRdsInstanceAvailable', { instanceId: target, region: c.region }, 'long'),
+        automation: automate('waitForRdsInstanceAvailable', { instanceId: target, region: c.region }, 'long', []),
       },
       {
         id: 'validate',
@@ -154,7 +189,7 @@ export const rdsInstanceKind: KindDefinition<RdsInstanceComponent> = {
         command: `${aws} describe-db-instances --db-instance-identifier ${sh(target)} --query 'DBInstances[0].{status:DBInstanceStatus,endpoint:Endpoint.Address,class:DBInstanceClass,multiAZ:MultiAZ,securityGroups:VpcSecurityGroups[].VpcSecurityGroupId,parameterGroups:DBParameterGroups[].DBParameterGroupName}'`,
         validate: `${describe(target)}   # available; row counts of key tables are those expected at ${targetTime}`,
         // Checks status, endpoint and settings, and reports the recovery point; row counts need the database's own client.
-        automation: automate('validateRdsInstance', { ...from, instanceId: target }),
+        automation: automate('validateRdsInstance', { ...from, instanceId: target }, 'short', []),
       },
     ];
     if (mode === 'drill') return steps;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resource } from '../drill-guard';
 import { componentSchema, sh, type KindDefinition, type RunbookStep } from './define';
 
 const endpoint = z
@@ -73,6 +74,10 @@ export function failoverChangeBatch(
   };
 }
 
+/** The failover record set, in the drill guard's names; Route 53 is global: the hosted zone takes the region's place. */
+const recordSetOf = (c: Route53FailoverComponent) =>
+  resource.aws('route53', c.hostedZoneId, c.recordName.replace(/\.$/, ''), c.recordType);
+
 /** Route 53 failover records flipped between the primary and the secondary region. */
 export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
   kind: 'route53-failover',
@@ -87,6 +92,9 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
     'route53:ChangeResourceRecordSets',
     'route53:GetChange',
   ],
+  productionResources(c) {
+    return [recordSetOf(c)];
+  },
   steps(c, { mode, drillSuffix }) {
     const toSecondary = c.failoverTo === 'secondary';
     const [serve, standby] = toSecondary ? [c.secondary, c.primary] : [c.primary, c.secondary];
@@ -112,6 +120,7 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
       activity: 'checkRoute53Failover' as const,
       input: { hostedZoneId: c.hostedZoneId, changeBatch },
       profile: 'short' as const,
+      writes: [],
     };
     const zone = `--hosted-zone-id ${c.hostedZoneId}`;
     const changeIdFile = `/tmp/${c.id}-change-id`;
@@ -144,6 +153,7 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
                 activity: 'checkRoute53Failover' as const,
                 input: { hostedZoneId: c.hostedZoneId, healthCheckId: serve.healthCheckId },
                 profile: 'short' as const,
+                writes: [],
               },
             },
           ]
@@ -196,6 +206,7 @@ export const route53FailoverKind: KindDefinition<Route53FailoverComponent> = {
             ...(serve.healthCheckId ? { healthCheckId: serve.healthCheckId } : {}),
           },
           profile: 'short',
+          writes: [recordSetOf(c)],
         },
       },
       {

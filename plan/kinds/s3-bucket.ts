@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { S3DrillBucketInput } from '../../activities/s3-restore';
+import { resource } from '../drill-guard';
 import { dataComponentSchema, region, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('s3-bucket', {
@@ -63,6 +65,9 @@ const UNDO = [
   String.raw`  (($old - $new) | map(.key) | unique[] | "aws s3api --region \($r) delete-object --bucket \($b) --key \(@sh)")`,
 ];
 
+/** Commands that delete every version and delete marker of $b. */
+const DELETE_VERSIONS = String.raw`(.Versions // [])[], (.DeleteMarkers // [])[] | "aws s3api --region \($r) delete-object --bucket \($b) --key \(.Key | @sh) --version-id \(.VersionId | @sh)"`;
+
 /** A versioned S3 bucket (or prefix) restored to the object versions current at the target time. */
 export const s3BucketKind: KindDefinition<S3BucketComponent> = {
   kind: 's3-bucket',
@@ -82,7 +87,39 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
     's3:DeleteObject',
     's3:CreateBucket',
     's3:PutBucketVersioning',
+    's3:DeleteObjectVersion',
+    's3:DeleteBucket',
   ],
+  productionResources(c) {
+    return [resource.s3(c.bucket, c.prefix), ...(c.replica ? [resource.s3(c.replica.bucket, c.prefix)] : [])];
+  },
+  teardown(c, { drillSuffix }) {
+    const drill = `${c.bucket}${drillSuffix}`;
+    return [
+      {
+        id: 'delete-drill-bucket',
+        title: `Delete the drill bucket ${drill} in ${c.region}`,
+        does: `Deletes every object version and delete marker of ${drill}, then the bucket. Nothing to do when it does not exist.`,
+        // rb --force removes current objects only: a versioned bucket's versions and markers go first.
+        command: [
+          `aws s3api --region ${c.region} list-object-versions --bucket ${sh(drill)} --output json \\`,
+          `  | jq -r --arg b ${sh(drill)} --arg r ${c.region} ${sh(DELETE_VERSIONS)} | sh -e`,
+          `aws s3api --region ${c.region} delete-bucket --bucket ${sh(drill)}`,
+        ].join('\n'),
+        validate: `aws s3api --region ${c.region} head-bucket --bucket ${sh(drill)}   # 404 Not Found`,
+        automation: {
+          activity: 'deleteS3DrillBucket',
+          input: {
+            bucket: drill,
+            region: c.region,
+            productionBuckets: [c.bucket, ...(c.replica ? [c.replica.bucket] : [])],
+          } satisfies S3DrillBucketInput,
+          profile: 'long',
+          writes: [resource.s3(drill)],
+        },
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     const prefix = c.prefix ?? '';
     /** The engine's restore of this component: the same key-by-key decisions as the jq programs below. */
@@ -118,7 +155,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
       does: `Only a versioned bucket keeps the object versions current at ${targetTime}. The commands below need the AWS CLI and jq.`,
       command: `aws s3api --region ${region} get-bucket-versioning --bucket ${sh(bucket)}`,
       validate: `aws s3api --region ${region} get-bucket-versioning --bucket ${sh(bucket)} --query Status --output text   # Enabled (or Suspended: older versions are still there)`,
-      automation: { activity: 'checkS3Bucket', input: { bucket, region }, profile: 'short' },
+      automation: { activity: 'checkS3Bucket', input: { bucket, region }, profile: 'short', writes: [] },
     });
     /** The listing and the plan are what the restore activity does first, in memory. */
     const listVersions = (bucket: string, region: string, listing: string, coveredBy: string): RunbookStep => ({
@@ -197,7 +234,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
           command: `sh -ex ${sh(f.script)}`,
           validate: sameCount(drillBucket, c.region, f.listing),
           rollback: teardown,
-          automation: restore({ mode: 'drill', drillSuffix }),
+          automation: { ...restore({ mode: 'drill', drillSuffix }), writes: [resource.s3(drillBucket)] },
         },
         ...(c.replica
           ? [
@@ -215,6 +252,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
                     compareWith: { bucket: c.bucket, region: c.region },
                   },
                   profile: 'short' as const,
+                  writes: [],
                 },
               },
             ]

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TerraformInput, TerraformPlanInput } from '../../activities/terraform';
+import { resource } from '../drill-guard';
 import { automate, componentSchema, sh, type KindDefinition } from './define';
 
 export const schema = componentSchema('terraform', {
@@ -20,6 +21,10 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
   tier: 'infrastructure',
   defaultEstimate: '30m',
   schema,
+  productionResources(c) {
+    const dir = resource.dir(c.workingDir);
+    return [dir, `terraform:${dir.slice('dir:'.length)}#${c.workspace ?? 'default'}`];
+  },
   steps(c, { mode, drillSuffix }) {
     const tf = c.binary;
     const cd = `cd ${sh(c.workingDir)}`;
@@ -46,6 +51,11 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
       'If it fails with "Error acquiring the state lock", another run holds the state: wait for it. Only a person who knows that no one else is running may release the lock, with `' +
       `${tf} force-unlock <LOCK_ID>\`.`;
 
+    /**
+     * A drill only plans, without the lock: neither the infrastructure nor its state changes. init's
+     * provider cache (.terraform) and the saved drill plan are the worker's working files.
+     */
+    const readOnly = mode === 'drill' ? { writes: [] } : {};
     const steps = [
       {
         id: 'init',
@@ -53,7 +63,7 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
         does: `Installs the providers and modules of ${c.workingDir} and connects to its state backend. ${lock}`,
         command: `${cd}\n${tf} init -input=false`,
         validate: `${cd} && ${tf} validate   # "Success! The configuration is valid."`,
-        automation: { activity: 'terraformInit' as const, input: ref, profile: 'short' as const },
+        automation: { activity: 'terraformInit' as const, input: ref, profile: 'short' as const, ...readOnly },
       },
       ...(c.workspace
         ? [
@@ -63,7 +73,10 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
               does: `The state of workspace ${c.workspace} is the one planned and applied.`,
               command: `${cd}\n${tf} workspace select ${sh(c.workspace)}`,
               validate: `${cd} && ${tf} workspace show   # ${c.workspace}`,
-              automation: automate('terraformSelectWorkspace', { ...ref, workspace: c.workspace }),
+              automation: {
+                ...automate('terraformSelectWorkspace', { ...ref, workspace: c.workspace }),
+                ...readOnly,
+              },
             },
           ]
         : []),
@@ -79,7 +92,12 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
           command: `${cd}\n${[tf, 'plan', '-input=false', '-lock=false', `-out=${planFile}`, ...inputs].join(' ')}`,
           validate: `${cd} && ls -l ${planFile}   # the saved plan`,
           rollback: `${cd} && rm -f ${planFile}`,
-          automation: { activity: 'terraformPlan' as const, input: planInput(false), profile: 'short' as const },
+          automation: {
+            activity: 'terraformPlan' as const,
+            input: planInput(false),
+            profile: 'short' as const,
+            writes: [],
+          },
         },
         {
           id: 'show-plan',

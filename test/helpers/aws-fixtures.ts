@@ -1,3 +1,6 @@
+import { CreateAutoScalingGroupCommand, CreateLaunchConfigurationCommand } from '@aws-sdk/client-auto-scaling';
+import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { BatchWriteItemCommand, CreateTableCommand, UpdateContinuousBackupsCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateClusterCommand,
   CreateServiceCommand,
@@ -6,6 +9,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
 import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { AwsClients } from '../../activities/aws-clients';
 import { createHealthCheck, createHostedZone } from '../../demo/aws-region-failover';
 import { failoverChangeBatch, schema as route53FailoverSchema } from '../../plan/kinds/route53-failover';
@@ -87,4 +91,77 @@ export async function createFailoverRecords(aws: AwsClients) {
     }),
   );
   return component;
+}
+
+/** A table of `count` items keyed by `id`, with point-in-time recovery on. */
+export async function createPitrTable(aws: AwsClients, name: string, count: number): Promise<void> {
+  const dynamodb = aws.dynamodb();
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  const items = Array.from({ length: count }, (_, i) => ({ PutRequest: { Item: { id: { S: `${name}-${i}` } } } }));
+  for (let i = 0; i < items.length; i += 25)
+    await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [name]: items.slice(i, i + 25) } }));
+  await dynamodb.send(
+    new UpdateContinuousBackupsCommand({
+      TableName: name,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    }),
+  );
+}
+
+/** A versioned bucket (in us-east-1) holding `objects`, each key written in turn. */
+export async function createVersionedBucket(aws: AwsClients, bucket: string, objects: Record<string, string>) {
+  const s3 = aws.s3();
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  for (const [key, body] of Object.entries(objects))
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+/** A template moto can create: one SNS topic named by its parameter. */
+export const SNS_TOPIC_TEMPLATE = JSON.stringify({
+  AWSTemplateFormatVersion: '2010-09-09',
+  Description: 'Recovery Engine test stack',
+  Parameters: { Environment: { Type: 'String' } },
+  Resources: { Topic: { Type: 'AWS::SNS::Topic', Properties: { DisplayName: { Ref: 'Environment' } } } },
+  Outputs: { TopicArn: { Value: { Ref: 'Topic' } } },
+});
+
+/** Stack `name` from SNS_TOPIC_TEMPLATE. */
+export async function createStack(aws: AwsClients, name: string, environment = 'prod'): Promise<void> {
+  await aws.cloudformation().send(
+    new CreateStackCommand({
+      StackName: name,
+      TemplateBody: SNS_TOPIC_TEMPLATE,
+      Parameters: [{ ParameterKey: 'Environment', ParameterValue: environment }],
+    }),
+  );
+}
+
+/** Auto Scaling group `name` of `desired` instances, from a launch configuration of the same name. */
+export async function createAutoScalingGroup(aws: AwsClients, name: string, desired = 1): Promise<void> {
+  const autoscaling = aws.autoscaling();
+  await autoscaling.send(
+    new CreateLaunchConfigurationCommand({
+      LaunchConfigurationName: name,
+      ImageId: 'ami-12c6146b',
+      InstanceType: 't3.micro',
+    }),
+  );
+  await autoscaling.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: name,
+      LaunchConfigurationName: name,
+      MinSize: 1,
+      MaxSize: 4,
+      DesiredCapacity: desired,
+      AvailabilityZones: ['us-east-1a'],
+    }),
+  );
 }
