@@ -212,6 +212,41 @@ const NOT_NARROWED: Partial<Record<Component['kind'], { code: string; why: strin
   },
 };
 
+/**
+ * Actions only a drill's teardown calls: granted only when a drill scenario is covered, and only on
+ * the drill copies (`-drill`), never on a production name, in a statement of their own.
+ */
+const DRILL_TEARDOWN_ACTIONS = new Set([
+  'rds:DeleteDBInstance',
+  'dynamodb:DeleteTable',
+  's3:DeleteObjectVersion',
+  's3:DeleteBucket',
+  'ecs:DeleteService',
+]);
+
+/** The ARNs of what the drill of `component` creates, which its teardown deletes. */
+function drillCopyArns(component: Component): string[] | undefined {
+  const drill = (name: string) => `${name}${DRILL_SUFFIX}`;
+  switch (component.kind) {
+    case 'rds-instance':
+      return [`arn:aws:rds:${component.region}:*:db:${drill(component.instanceId)}`];
+    case 'dynamodb-table':
+      return [`arn:aws:dynamodb:${component.region}:*:table/${drill(component.tableName)}`];
+    case 's3-bucket':
+      return [`arn:aws:s3:::${drill(component.bucket)}`, `arn:aws:s3:::${drill(component.bucket)}/*`];
+    case 'ecs-service': {
+      const cluster =
+        /^arn:aws[a-z-]*:ecs:[^:]*:[^:]*:cluster\/(.+)$/.exec(component.cluster)?.[1] ?? component.cluster;
+      return [
+        `arn:aws:ecs:${component.region}:*:service/${cluster}/${drill(component.service)}`,
+        `arn:aws:ecs:${component.region}:*:service/${drill(component.service)}`,
+      ];
+    }
+    default:
+      return undefined;
+  }
+}
+
 const serviceOf = (action: string) => action.split(':')[0]!;
 const pascal = (text: string) =>
   text
@@ -270,8 +305,9 @@ function involved(plan: RecoveryPlan, scenario: string | undefined) {
 
 /** The least-privilege policy of the worker for `plan` (every scenario, or `options.scenario`). */
 export function iamPolicyOf(plan: RecoveryPlan, options: IamPolicyOptions = {}): IamPolicyReport {
-  const permissionsOf = options.permissionsOf ?? ((c: Component) => kindOf(c).permissions);
+  const allPermissionsOf = options.permissionsOf ?? ((c: Component) => kindOf(c).permissions);
   const { scenarios, components, modes } = involved(plan, options.scenario);
+  const permissionsOf = (c: Component) => allPermissionsOf(c)?.filter((a) => !DRILL_TEARDOWN_ACTIONS.has(a));
 
   const byService = new Map<string, { actions: Set<string>; components: Component[] }>();
   const withoutPermissions: IamPolicyReport['withoutPermissions'] = [];
@@ -327,10 +363,38 @@ export function iamPolicyOf(plan: RecoveryPlan, options: IamPolicyOptions = {}):
     }
   }
 
+  // Teardown deletes: drill copies only, and only for components that are drilled.
+  const teardown = new Map<string, { actions: Set<string>; arns: string[]; components: string[] }>();
+  for (const component of components.filter((c) => modes.get(c.id)!.has('drill'))) {
+    const actions = (allPermissionsOf(component) ?? []).filter((a) => DRILL_TEARDOWN_ACTIONS.has(a));
+    const arns = drillCopyArns(component);
+    for (const action of actions) {
+      const service = serviceOf(action);
+      if (!teardown.has(service)) teardown.set(service, { actions: new Set(), arns: [], components: [] });
+      const entry = teardown.get(service)!;
+      entry.actions.add(action);
+      entry.arns.push(...(arns ?? ['*']));
+      if (!entry.components.includes(component.id)) entry.components.push(component.id);
+    }
+  }
+  for (const service of sorted(teardown.keys())) {
+    const { actions, arns, components: ids } = teardown.get(service)!;
+    const sid = `${pascal(service)}DrillTeardown`;
+    const resource = arns.includes('*') ? '*' : sorted(arns);
+    statements.push({ Sid: sid, Effect: 'Allow', Action: sorted(actions), Resource: resource });
+    services.push({
+      service,
+      sid,
+      components: ids,
+      narrowed: resource !== '*',
+      why: `deletes the drill copies (${DRILL_SUFFIX}) the drills of ${ids.join(', ')} create, once each drill is over`,
+    });
+  }
+
   return {
     plan: plan.name,
     scenarios,
-    policy: { Version: '2012-10-17', Statement: statements },
+    policy: { Version: '2012-10-17', Statement: statements.sort((a, b) => a.Sid.localeCompare(b.Sid)) },
     services,
     withoutPermissions,
   };

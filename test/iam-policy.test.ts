@@ -18,7 +18,9 @@ function planOf(text: string): RecoveryPlan {
 
 const example = planOf(readFileSync(EXAMPLE, 'utf8'));
 const statementOf = (policy: IamPolicyDocument, service: string): IamStatement | undefined =>
-  policy.Statement.find((s) => s.Action.every((action) => action.startsWith(`${service}:`)));
+  policy.Statement.find(
+    (s) => !s.Sid.endsWith('DrillTeardown') && s.Action.every((action) => action.startsWith(`${service}:`)),
+  );
 
 const AWS_COMPONENTS = `
   - id: orders
@@ -58,6 +60,17 @@ describe('iamPolicyOf', () => {
     ]);
     // S3 ARNs have no region and no account.
     assert.ok((statementOf(policy, 's3')!.Resource as string[]).includes('arn:aws:s3:::shop-assets-replica/*'));
+    // A drill's teardown deletes the copies it made, and nothing else: never a production name.
+    const teardown = policy.Statement.find((s) => s.Sid === 'DynamodbDrillTeardown')!;
+    assert.deepEqual(teardown.Action, ['dynamodb:DeleteTable']);
+    assert.deepEqual(teardown.Resource, ['arn:aws:dynamodb:us-west-2:*:table/shop-sessions-drill']);
+    assert.ok(!dynamodb.Action.includes('dynamodb:DeleteTable'));
+    const recoverOnly = iamPolicyOf(example, { scenario: 'region-failover' }).policy.Statement;
+    assert.deepEqual(
+      recoverOnly.flatMap((s) => s.Action).filter((a) => /:Delete(Table|Bucket|Service|DBInstance)$/.test(a)),
+      [],
+      'a recovery never deletes',
+    );
     const rds = statementOf(policy, 'rds')!;
     assert.equal(rds.Resource, '*');
     assert.match(rds.Sid, /^RdsAnyResource/);
