@@ -7,7 +7,6 @@
  * localizeAgamaCompliant); the MariaDB cut-over is automated by a cutover.command that points the
  * application's client configuration at the restored server, the InfluxDB one stays manual.
  */
-import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
@@ -27,7 +26,6 @@ import type { DataServerBinaries } from '../toolchain/data-servers';
 import { freePort } from '../toolchain/net';
 import { backupWorkflow, recoveryWorkflow, rpoWatchdogWorkflow } from '../workflows';
 import type { BackupReport } from '../workflows/backup';
-import { progressQuery } from '../workflows/messages';
 import type { ComponentProgress } from '../workflows/progress';
 import {
   appMysqlConfigOf,
@@ -273,7 +271,7 @@ describe('examples/agama-compliant.yaml on real MariaDB, InfluxDB and git, throu
         },
       ],
     });
-    const { report, decisions } = await withDeadline(actAsOnCall(handle, []), 75_000, handle);
+    const { report, decisions } = await actAsOnCall(handle, [], { deadlineMs: 75_000 });
     const byId = (id: string) => report.components.find((c) => c.id === id)!;
     const summary = JSON.stringify(report.components.map((c) => [c.id, c.status, c.lastError]));
     assert.equal(report.status, 'succeeded', summary);
@@ -424,29 +422,3 @@ const pick = (o: object, ...keys: string[]) =>
 
 /** Step results by step id, as the report carries them. */
 const stepsOf = (c: ComponentProgress) => Object.fromEntries(c.steps.map((s) => [s.id, s.result]));
-
-/** Fails with the recovery's state, rather than waiting for ever, when it is not over in time. */
-async function withDeadline<T>(work: Promise<T>, ms: number, handle: WorkflowHandle): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void handle
-        .query(progressQuery)
-        .catch(() => undefined)
-        .then((progress) => {
-          const state = progress?.components.map((c) => [
-            c.id,
-            c.status,
-            c.lastError,
-            c.steps.map((s) => [s.id, s.status, s.error]),
-          ]);
-          reject(new Error(`the recovery was not over after ${ms / 1000} s: ${JSON.stringify(state)}`));
-        });
-    }, ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -1,17 +1,27 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { approveUpdate, progressQuery, resolveUpdate } from '../../workflows/messages';
-import type { RecoveryProgress } from '../../workflows/progress';
+import type { PendingDecision, RecoveryProgress } from '../../workflows/progress';
+
+export interface OnCallOptions {
+  /** Abort the recovery at the first decision this picks (a failure the test injected). */
+  abortOn?: (decision: PendingDecision) => boolean;
+  /** Gives up (throws) after this long: a recovery that never ends must not hang the tests. */
+  deadlineMs?: number;
+}
 
 /**
  * Acts as the people on call until the recovery ends: approves the `approve` gates when they wait,
- * skips the steps it is asked about that have a manual command (done by hand), retries the rest.
- * Returns the final report and every decision taken, for the test to assert on.
+ * skips the steps it is asked about that have a manual command (done by hand), retries the rest,
+ * aborts where `abortOn` says. Returns the final report and every decision taken, for the test to
+ * assert on.
  */
 export async function actAsOnCall(
   handle: WorkflowHandle,
   approve: string[],
+  { abortOn = () => false, deadlineMs = 10 * 60_000 }: OnCallOptions = {},
 ): Promise<{ report: RecoveryProgress; decisions: string[] }> {
+  const deadline = Date.now() + deadlineMs;
   const decisions: string[] = [];
   let report: RecoveryProgress | undefined;
   let failure: Error | undefined;
@@ -22,8 +32,17 @@ export async function actAsOnCall(
   while (!report) {
     if (failure) throw failure;
     const progress = await handle.query(progressQuery).catch(() => undefined);
+    if (Date.now() > deadline) {
+      const state = progress?.components.map((c) => [
+        c.id,
+        c.status,
+        c.lastError,
+        c.steps.map((s) => [s.id, s.status]),
+      ]);
+      throw new Error(`the recovery was not over after ${deadlineMs / 1000} s: ${JSON.stringify(state)}`);
+    }
     for (const decision of progress?.pendingDecisions ?? []) {
-      const action = decision.manualCommand ? 'skip' : 'retry';
+      const action = abortOn(decision) ? 'abort' : decision.manualCommand ? 'skip' : 'retry';
       decisions.push(`${decision.component}/${decision.step} ${action}: ${decision.error}`);
       await handle.executeUpdate(resolveUpdate, {
         args: [{ component: decision.component, action, by: 'test-operator' }],
