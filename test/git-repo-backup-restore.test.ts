@@ -22,6 +22,7 @@ import { gitRepoKind, schema, type GitRepoComponent } from '../plan/kinds/git-re
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { onCleanup } from './helpers/cleanup';
+import { assertGuardSeesDrillDir, assertNothingLeft, runTeardown } from './helpers/self-hosted-drill';
 import { testToolchain } from './helpers/servers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'recovery-git-'));
@@ -72,6 +73,8 @@ before(async () => {
     aws: undefined as unknown as AwsClients,
   });
 });
+
+const drillContext = { mode: 'drill' as const, targetTime: 'latest', drillSuffix: DRILL_SUFFIX };
 
 /** Runs the automated steps of a runbook in order, as the component workflow would. */
 async function runSteps(c: GitRepoComponent, mode: 'recover' | 'drill', targetTime: string) {
@@ -219,9 +222,36 @@ describe('git-repo: bundles and restores on real git', () => {
     assert.equal((results.clone as { dir: string; backupId: string }).dir, dir);
     assert.equal((results.clone as { backupId: string }).backupId, second.id);
     assert.deepEqual((results.validate as { problems: string[] }).problems, []);
-    assert.deepEqual(results['remove-clone'], { dir, removed: true });
-    assert.equal(existsSync(dir), false);
+    assert.ok(!('remove-clone' in results), 'the drill runbook ends with its validation');
     assert.ok(!('push-mirror' in results), 'a drill never pushes');
+    const teardown = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(teardown['remove-clone'], { dir, removed: true, paths: [dir] });
+    assertNothingLeft([dir, `${dir}.restoring`]);
+  });
+
+  it('a drill cut short mid-clone: the teardown removes the half-built clone, and finds nothing the second time', async () => {
+    const dir = `${component.checkoutDir}${DRILL_SUFFIX}`;
+    // The worker died while git clone wrote <dir>.restoring, after an earlier clone of the drill.
+    await runActivity(activities.cloneGitRepoBundle, { component, targetTime: 'latest', dir, mode: 'drill' });
+    mkdirSync(join(`${dir}.restoring`, '.git'), { recursive: true });
+    writeFileSync(join(`${dir}.restoring`, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+    // The validation fails: a file of the plan's paths is gone from the clone.
+    rmSync(join(dir, 'site.yml'));
+    await assert.rejects(
+      runActivity(activities.validateGitRepoClone, { component, dir }),
+      nonRetryable('RestoreValidationFailed', 'site.yml'),
+    );
+    const first = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(first['remove-clone'], { dir, removed: true, paths: [dir, `${dir}.restoring`] });
+    assertNothingLeft([dir, `${dir}.restoring`]);
+    const again = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(again['remove-clone'], { dir, removed: false, paths: [] });
+  });
+
+  it('the drill guard sees a drill step writing where another component keeps its checkout', () => {
+    const dir = `${component.checkoutDir}${DRILL_SUFFIX}`;
+    const other = schema.parse({ ...component, id: 'other-repo', url: 'git@example.com:other.git', checkoutDir: dir });
+    assertGuardSeesDrillDir(component, other, dir);
   });
 
   it('a scheduled verification clones a backup into a scratch directory and removes it', async () => {

@@ -20,10 +20,11 @@ import { backupIdOf, type BackupManifest } from '../backups/manifest';
 import { DRILL_SUFFIX } from '../plan/kinds/define';
 import { influxDbKind, schema, type InfluxDbComponent } from '../plan/kinds/influxdb';
 import type { DataServerBinaries } from '../toolchain/data-servers';
-import { freePort } from '../toolchain/net';
+import { freePort, isPortFree } from '../toolchain/net';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { once, onCleanup } from './helpers/cleanup';
+import { assertGuardSeesDrillDir, assertNothingLeft, processesOn, runTeardown } from './helpers/self-hosted-drill';
 import { testToolchain } from './helpers/servers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'recovery-influxdb-'));
@@ -89,6 +90,8 @@ async function values(client: InfluxClient, database: string, measurement: strin
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const drillContext = { mode: 'drill' as const, targetTime: 'latest', drillSuffix: DRILL_SUFFIX };
 
 /** Runs the automated steps of a runbook in order, as the component workflow would. */
 async function runSteps(mode: 'recover' | 'drill', targetTime: string) {
@@ -254,8 +257,11 @@ describe('influxdb: backups and restores on a real server', () => {
       validation.databases.map((db) => db.name),
       ['app', 'ops', 'empty db'],
     );
-    assert.deepEqual((results['tear-down'] as { removed: boolean }).removed, true);
-    assert.equal(existsSync(drillDir), false);
+    assert.ok(!('tear-down' in results), 'the drill runbook ends with its validation');
+    const teardown = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(teardown['tear-down'], { dir: drillDir, removed: true, stopped: false });
+    assertNothingLeft([drillDir]);
+    assert.equal(await isPortFree(component.restorePort), true, 'never the port a recovery restores on');
 
     // The same restore kept: the points written after the full backup are not there.
     const dir = join(scratch, 'between');
@@ -278,12 +284,51 @@ describe('influxdb: backups and restores on a real server', () => {
     }
   });
 
+  it('a drill cut short while its scratch influxd runs: the teardown stops it and removes it, twice safely', async () => {
+    const drillDir = `${component.restoreDir}_drill`;
+    const restore = influxDbKind.steps(component, drillContext).find((s) => s.id === 'restore')!.automation;
+    assert.ok(restore && 'activity' in restore);
+    await runActivity(activities.restoreInfluxdbChain, restore.input as never);
+    // The worker dies while the validation's instance runs.
+    await startInfluxd({ influxd: data.influxd, dir: drillDir, httpPort: await freePort(), rpcPort: await freePort() });
+    assert.ok(processesOn(drillDir).length > 0);
+    const first = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(first['tear-down'], { dir: drillDir, removed: true, stopped: true });
+    assertNothingLeft([drillDir]);
+    const again = await runTeardown(component, drillContext, activities, (a, i) => runActivity(a, i));
+    assert.deepEqual(again['tear-down'], { dir: drillDir, removed: false });
+  });
+
+  it('the drill guard sees a drill step writing where another component keeps its data', () => {
+    const drillDir = `${component.restoreDir}_drill`;
+    const other = schema.parse({ ...component, id: 'other-influx', dataDir: drillDir, restoreDir: join(scratch, 'x') });
+    assertGuardSeesDrillDir(component, other, drillDir);
+  });
+
+  it('a % in backupDir is refused by the plan schema, naming the field', () => {
+    const parsed = schema.safeParse({ ...component, backupDir: '/srv/backups/influx-%Y' });
+    assert.equal(parsed.success, false);
+    assert.deepEqual(
+      parsed.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [['backupDir', 'no % in backupDir: influxd backup formats the path and mangles it']],
+    );
+  });
+
   it('a scheduled verification restores the chain into a scratch instance and removes it', async () => {
+    // A verification cut short by a crash left its instance running in the backup's verify directory.
+    const verifyDir = join(component.backupDir, `.verify-${incremental.id}`);
+    await startInfluxd({
+      influxd: data.influxd,
+      dir: verifyDir,
+      httpPort: await freePort(),
+      rpcPort: await freePort(),
+    });
     const result = await runActivity(activities.verifyInfluxdbRestore, { component, backupId: incremental.id });
     assert.deepEqual(result.chain, [full.id, incremental.id]);
     assert.deepEqual(result.problems, []);
     const left = (await readdir(component.backupDir)).filter((n) => n.startsWith('.verify-'));
     assert.deepEqual(left, []);
+    assertNothingLeft([verifyDir]);
   });
 
   it('a broken chain fails before anything is touched, naming the missing link', async () => {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createMysqlActivities } from '../activities/mysql';
 import { stateFileOf } from '../activities/mysql/prepare';
-import { runDirOf, stopMysqlServer } from '../activities/mysql/server';
+import { initMysqlDataDir, runDirOf, startMysqlServer, stopMysqlServer } from '../activities/mysql/server';
 import { LocalBackupStore } from '../backups/local-store';
 import { backupIdOf, type BackupManifest, type BackupType } from '../backups/manifest';
 import { DRILL_SUFFIX } from '../plan/kinds/define';
@@ -22,6 +22,7 @@ import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { onCleanup } from './helpers/cleanup';
 import { mysqlAt, startSourceMysql, type SourceMysql } from './helpers/mysql-fixtures';
+import { assertGuardSeesDrillDir, assertNothingLeft, processesOn, runTeardown } from './helpers/self-hosted-drill';
 import { testToolchain } from './helpers/servers';
 
 const PASSWORD_ENV = 'RECOVERY_TEST_MYSQL_PASSWORD';
@@ -71,6 +72,8 @@ async function runSteps(c: MysqlComponent, mode: 'recover' | 'drill', targetTime
   }
   return results;
 }
+
+const drillContext = () => ({ mode: 'drill' as const, targetTime: target, drillSuffix: DRILL_SUFFIX });
 
 const backups = {} as Record<'full' | 'incremental1' | 'incremental2' | 'archive1' | 'archive2', BackupManifest>;
 let target: string;
@@ -260,15 +263,66 @@ describe('mysql restores', () => {
     assert.deepEqual(prepare.alreadyDone, []);
     const validation = results.validate as { rows: number; port: number };
     assert.equal(validation.rows, 8);
-    const teardown = results.teardown as { stopped: boolean; removed: string[] };
+    assert.ok(!('teardown' in results), 'the drill runbook ends with its validation');
+    // The engine tears the drill down afterwards, as compensation.
+    const { teardown } = (await runTeardown(component, drillContext(), activities, call)) as {
+      teardown: { stopped: boolean; removed: string[] };
+    };
     assert.equal(teardown.stopped, true);
     assert.deepEqual(teardown.removed, [drillDir, runDirOf(drillDir), workDir]);
-    assert.ok(!existsSync(drillDir) && !existsSync(workDir));
+    assertNothingLeft([drillDir, runDirOf(drillDir), workDir]);
     assert.ok(await isPortFree(validation.port));
 
     // The backups themselves were only ever read.
     const store = new LocalBackupStore(component.backupDir);
     for (const manifest of await store.list()) assert.deepEqual(await store.verify(manifest), [], manifest.id);
+  });
+
+  it('drill cut short once its scratch server runs: the teardown leaves nothing, and finds nothing the second time', async () => {
+    const drillDir = `${component.dataDir}${DRILL_SUFFIX}`;
+    const workDir = join(component.backupDir, '.restore-work', 'drill');
+    const results = await runSteps(component, 'drill', target, 'copy-back');
+    const started = results['copy-back'] as { port: number; socket: string };
+    assert.ok(!(await isPortFree(started.port)), 'the scratch server runs');
+    assert.ok(processesOn(drillDir).length > 0);
+    // The validation fails (a table missing), and the drill stops there.
+    const validate = mysqlKind.steps(component, drillContext()).find((s) => s.id === 'validate')!.automation;
+    assert.ok(validate && 'activity' in validate);
+    mysqlAt(binaries, started.socket, source.password, 'DROP DATABASE agama');
+    await assert.rejects(call(activities.validateMysqlRestore, validate.input as never), /agama/);
+
+    const first = (await runTeardown(component, drillContext(), activities, call)) as {
+      teardown: { stopped: boolean; removed: string[] };
+    };
+    assert.equal(first.teardown.stopped, true);
+    assertNothingLeft([drillDir, runDirOf(drillDir), workDir]);
+    assert.ok(await isPortFree(started.port));
+    const second = (await runTeardown(component, drillContext(), activities, call)) as {
+      teardown: { stopped: boolean; removed: string[] };
+    };
+    assert.deepEqual(second.teardown, { stopped: false, removed: [] });
+  });
+
+  it('a server start that times out is stopped, its log tail in the error', async () => {
+    const dataDir = join(scratch, 'slow-start');
+    await runActivity(() => initMysqlDataDir(binaries, dataDir), undefined);
+    await assert.rejects(
+      runActivity(() => startMysqlServer(binaries, { dataDir, port: 0, timeoutMs: 1 }), undefined),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          new RegExp(`mariadbd on ${dataDir} .* within 0.001 s; its log \\(${runDirOf(dataDir)}/error.log\\) ends:`),
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(processesOn(dataDir), [], 'no mariadbd is left on the data dir');
+    assert.equal(await stopMysqlServer(dataDir), false);
+  });
+
+  it('the drill guard sees a drill step writing where another component keeps its data', () => {
+    const other = schema.parse({ ...component, id: 'other-mysql', dataDir: `${component.dataDir}${DRILL_SUFFIX}` });
+    assertGuardSeesDrillDir(component, other, `${component.dataDir}${DRILL_SUFFIX}`);
   });
 
   it('a broken chain fails before anything is touched, naming the missing link', async () => {

@@ -6,8 +6,9 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,10 +22,11 @@ import { sha256File } from '../backups/checksums';
 import { backupIdOf, type BackupManifest } from '../backups/manifest';
 import { DRILL_SUFFIX, type StepContext } from '../plan/kinds/define';
 import { redisKind, schema, type RedisComponent } from '../plan/kinds/redis';
-import { freePort, isPortFree } from '../toolchain/net';
+import { freePort, isPortFree, waitForPort } from '../toolchain/net';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { once, onCleanup } from './helpers/cleanup';
+import { assertGuardSeesDrillDir, assertNothingLeft, processesOn, runTeardown } from './helpers/self-hosted-drill';
 import { testToolchain } from './helpers/servers';
 
 const PASSWORD_ENV = 'RECOVERY_TEST_REDIS_PASSWORD';
@@ -37,6 +39,8 @@ const backupDir = join(root, 'backups');
 const cutoverFile = join(root, 'cutover.txt');
 const id = `cache-${Math.random().toString(36).slice(2, 8)}`;
 const drillDir = join('/tmp', `${id}${DRILL_SUFFIX}`);
+const otherHostDir = join(root, 'other-host');
+const drillContext: StepContext = { mode: 'drill', targetTime: 'latest', drillSuffix: DRILL_SUFFIX };
 
 let redisServer: string;
 let port: number;
@@ -75,7 +79,8 @@ const stopAll = once(async () => {
   prod?.destroy();
   await stopRedis({ dir: prodDir, port, password: PASSWORD }).catch(() => undefined);
   await stopRedis({ dir: restoreDir, port: restorePort, password: PASSWORD }).catch(() => undefined);
-  await stopRedis({ dir: drillDir, port: port + 1 }).catch(() => undefined);
+  await stopRedis({ dir: drillDir }).catch(() => undefined);
+  await stopRedis({ dir: otherHostDir }).catch(() => undefined);
   rmSync(drillDir, { recursive: true, force: true });
   rmSync(root, { recursive: true, force: true });
 });
@@ -248,13 +253,124 @@ describe('redis kind on a real redis-server', () => {
       { db: 0, keys: 9, atSnapshot: 9 },
       { db: 1, keys: 2, atSnapshot: 2 },
     ]);
-    assert.ok(!existsSync(drillDir), 'the scratch directory is removed');
+    assert.notEqual(drill.port, restorePort, 'never the port a recovery loads on');
+    const teardown = await runTeardown(component, drillContext, activities, call);
+    assert.deepEqual(teardown['tear-down'], { dir: drillDir, stopped: false, removed: false });
+    assertNothingLeft([drillDir]);
     assert.ok(await isPortFree(drill.port), 'the scratch server is stopped');
   });
 
+  it('a drill cut short by a worker crash leaves its scratch server: the teardown stops it and removes it, twice safely', async () => {
+    // What a crash leaves once the scratch server has loaded: the restore record, the server on a free port.
+    const scratchPort = await freePort();
+    await mkdir(drillDir, { recursive: true });
+    await writeFile(
+      join(drillDir, 'restore.json'),
+      JSON.stringify({ component: id, snapshot: second.id, mode: 'drill', port: scratchPort, recovery: 'crashed' }),
+    );
+    await cp(join(backupDir, second.id, 'dump.rdb'), join(drillDir, 'dump.rdb'));
+    await startRedis({ redisServer, dir: drillDir, port: scratchPort, password: 'one-time', persistence: 'none' });
+    assert.ok(processesOn(drillDir).length > 0);
+
+    const first = await runTeardown(component, drillContext, activities, call);
+    assert.deepEqual(first['tear-down'], { dir: drillDir, stopped: true, removed: true });
+    assertNothingLeft([drillDir]);
+    assert.ok(await isPortFree(scratchPort));
+    const again = await runTeardown(component, drillContext, activities, call);
+    assert.deepEqual(again['tear-down'], { dir: drillDir, stopped: false, removed: false });
+  });
+
+  it('a stale pid file never stops another process: the pid must be a redis-server on that directory', async () => {
+    const unrelated = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await mkdir(drillDir, { recursive: true });
+      await writeFile(join(drillDir, 'restore.json'), JSON.stringify({ component: id, mode: 'drill', port: 1 }));
+      await writeFile(join(drillDir, 'redis.pid'), `${unrelated.pid}\n`);
+      const teardown = await runTeardown(component, drillContext, activities, call);
+      assert.deepEqual(teardown['tear-down'], { dir: drillDir, stopped: false, removed: true });
+      assert.equal(unrelated.exitCode, null, 'the process that reused the pid still runs');
+      assert.equal(unrelated.signalCode, null);
+    } finally {
+      unrelated.kill();
+    }
+  });
+
+  it('the drill guard sees a drill step writing where another component keeps its data', () => {
+    const other = schema.parse({ ...component, id: 'other-cache', dataDir: drillDir });
+    assertGuardSeesDrillDir(component, other, drillDir);
+  });
+
+  it('refuses a backup when the RDB file the server wrote is not on the worker (the worker is not on the Redis host)', async () => {
+    // A server whose CONFIG is renamed away: the plan's dataDir/rdbFile names the file, which holds an
+    // old dump here, as on a worker that is not the Redis host.
+    const otherPort = await freePort();
+    mkdirSync(otherHostDir, { recursive: true });
+    execFileSync(redisServer, [
+      '--port',
+      String(otherPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      otherHostDir,
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      join(otherHostDir, 'redis.pid'),
+      '--logfile',
+      join(otherHostDir, 'redis.log'),
+      '--dbfilename',
+      'server.rdb',
+      '--save',
+      '',
+      '--set-proc-title',
+      'no',
+      '--rename-command',
+      'CONFIG',
+      '',
+    ]);
+    const elsewhere = join(root, 'not-the-redis-host');
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(elsewhere, 'dump.rdb'), 'an old dump');
+    utimesSync(join(elsewhere, 'dump.rdb'), new Date('2024-01-01T00:00:00Z'), new Date('2024-01-01T00:00:00Z'));
+    const c = {
+      ...component,
+      port: otherPort,
+      passwordEnv: undefined,
+      dataDir: elsewhere,
+      backupDir: join(root, 'other-backups'),
+    };
+    try {
+      await waitForPort(otherPort, { timeoutMs: 10_000 });
+      await assert.rejects(
+        call(activities.backupRedis, { component: c, type: 'snapshot', backupId: backupIdOf('snapshot', new Date()) }),
+        nonRetryable(
+          'WorkerNotOnRedisHost',
+          join(elsewhere, 'dump.rdb'),
+          'the worker must run on the Redis host (127.0.0.1)',
+        ),
+      );
+      rmSync(join(elsewhere, 'dump.rdb'));
+      await assert.rejects(
+        call(activities.backupRedis, { component: c, type: 'snapshot', backupId: backupIdOf('snapshot', new Date()) }),
+        nonRetryable('WorkerNotOnRedisHost', `${join(elsewhere, 'dump.rdb')} on this worker`, 'does not exist'),
+      );
+    } finally {
+      await stopRedis({ dir: otherHostDir, port: otherPort });
+    }
+  });
+
   it('verifies a snapshot by a restore, and catches a damaged RDB', async () => {
+    // A verification cut short by a crash left its scratch server in the backup's verify directory.
+    const verifyDir = join(backupDir, `.verify-${first.id}`);
+    const leftPort = await freePort();
+    await mkdir(verifyDir, { recursive: true });
+    await writeFile(join(verifyDir, 'restore.json'), JSON.stringify({ component: id, mode: 'verify', port: leftPort }));
+    await startRedis({ redisServer, dir: verifyDir, port: leftPort, password: 'one-time', persistence: 'none' });
     const verified = await call(activities.verifyRedisRestore, { component, type: 'snapshot', backupId: first.id });
     assert.equal(verified.sampleChecked, 9);
+    assert.equal(verified.dir, verifyDir);
+    assertNothingLeft([verifyDir]);
+    assert.ok(await isPortFree(leftPort), 'the server the crashed verification left is stopped');
 
     const damaged = join(root, 'backups-damaged');
     await cp(backupDir, damaged, { recursive: true });

@@ -133,21 +133,23 @@ export function createGitRepoActivities(deps: DataStoreDependencies) {
       return pushBundle(git(), c, manifest, bundle, remoteUrl);
     },
 
-    /** Removes a drill's clone; only a clone restored for this component. */
+    /**
+     * Drill teardown: removes the drill's clone, and the half-built one (`<dir>.restoring`) a clone
+     * cut short leaves; only a clone restored for this component. Nothing there: nothing to do.
+     */
     removeGitRepoClone: async ({ component: c, dir }: { component: GitRepoComponent; dir: string }) => {
-      if (!existsSync(dir)) return { dir, removed: false };
-      const state = await checkoutState(git(), dir, c);
-      if (state.kind === 'absent') {
-        await rm(dir, { recursive: true, force: true });
-        return { dir, removed: true };
+      const building = `${dir}.restoring`;
+      const removed = [dir, building].filter((path) => existsSync(path));
+      if (existsSync(dir)) {
+        const state = await checkoutState(git(), dir, c);
+        if (state.kind !== 'absent' && state.kind !== 'ours')
+          throw ApplicationFailure.nonRetryable(
+            `${what(c)}: ${dir} is not a clone restored for ${c.id}: left in place`,
+            'CheckoutNotOurs',
+          );
       }
-      if (state.kind !== 'ours')
-        throw ApplicationFailure.nonRetryable(
-          `${what(c)}: ${dir} is not a clone restored for ${c.id}: left in place`,
-          'CheckoutNotOurs',
-        );
-      await rm(dir, { recursive: true, force: true });
-      return { dir, removed: true };
+      for (const path of removed) await rm(path, { recursive: true, force: true });
+      return { dir, removed: removed.length > 0, paths: removed };
     },
   };
 }

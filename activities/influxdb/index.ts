@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { LocalBackupStore } from '../../backups/local-store';
 import type { BackupActivityInput } from '../../backups/manifest';
@@ -25,6 +25,18 @@ export interface InfluxdbRestoreDirInput {
   component: InfluxDbComponent;
   /** The restored instance's directory: the plan's restoreDir, or a drill's scratch one. */
   dir: string;
+  /**
+   * Drills: the instance listens on free ports, never on restorePort and restoreBackupPort, which
+   * are a recovery's.
+   */
+  freePorts?: boolean;
+}
+
+/** The ports the restored instance on a directory listens on: the plan's, or free ones (drills). */
+async function portsOf(c: InfluxDbComponent, freePorts = false) {
+  return freePorts
+    ? { httpPort: await freePort(), rpcPort: await freePort() }
+    : { httpPort: c.restorePort, rpcPort: c.restoreBackupPort };
 }
 
 const what = (c: InfluxDbComponent) => `InfluxDB ${c.id}`;
@@ -70,15 +82,17 @@ export function createInfluxdbActivities(deps: DataStoreDependencies) {
     backupInfluxdb: (input: BackupActivityInput<InfluxDbComponent>) => backupInfluxdb(deps, input),
 
     /**
-     * Restores the chain ending at `backupId` into a scratch instance (`<backupDir>/.verify-*`, free
+     * Restores the chain ending at `backupId` into a scratch instance (`<backupDir>/.verify-<id>`, free
      * ports), validates it against the manifest, and removes it, also when it fails.
      */
     verifyInfluxdbRestore: async ({ component: c, backupId }: { component: InfluxDbComponent; backupId: string }) => {
       const store = new LocalBackupStore(c.backupDir);
       const chain = await verifiedChainEndingAt(store, what(c), backupId);
-      // Beside the backups: the disk that holds them has room for a restored copy, /tmp may not.
-      await mkdir(c.backupDir, { recursive: true });
-      const dir = await mkdtemp(join(c.backupDir, '.verify-'));
+      // Beside the backups: the disk that holds them has room for a restored copy, /tmp may not. One
+      // place per backup: what a verification cut short by a crash left there is cleared by the next.
+      const dir = join(c.backupDir, `.verify-${backupId}`);
+      await stopInfluxdIn(dir);
+      await rm(dir, { recursive: true, force: true });
       try {
         const [httpPort, rpcPort] = [await freePort(), await freePort()];
         const target = { influxd: influxd(), component: c.id, dir, httpPort, rpcPort };
@@ -117,7 +131,8 @@ export function createInfluxdbActivities(deps: DataStoreDependencies) {
       component: c,
       targetTime,
       dir,
-    }: InfluxdbRestoreInput & { dir: string }): Promise<
+      freePorts,
+    }: InfluxdbRestoreInput & InfluxdbRestoreDirInput): Promise<
       ChainRestoreResult & { reaches: string; short: boolean; filesVerified: number }
     > => {
       assertApartFromServer(c, dir);
@@ -127,8 +142,7 @@ export function createInfluxdbActivities(deps: DataStoreDependencies) {
         influxd: influxd(),
         component: c.id,
         dir,
-        httpPort: c.restorePort,
-        rpcPort: c.restoreBackupPort,
+        ...(await portsOf(c, freePorts)),
       };
       const result = await restoreChain(target, store, chain.links);
       return { ...result, reaches: chain.reaches, short: chain.short, filesVerified: chain.filesVerified };
@@ -139,7 +153,11 @@ export function createInfluxdbActivities(deps: DataStoreDependencies) {
      * and continuous queries with the manifest of the chain's last backup, and stops it. Fails
      * (non-retryable) listing what is missing.
      */
-    validateInfluxdbRestore: async ({ component: c, dir }: InfluxdbRestoreDirInput): Promise<InfluxValidation> => {
+    validateInfluxdbRestore: async ({
+      component: c,
+      dir,
+      freePorts,
+    }: InfluxdbRestoreDirInput): Promise<InfluxValidation> => {
       const state = await readState(dir);
       if (!state?.finishedAt || state.component !== c.id)
         throw ApplicationFailure.nonRetryable(
@@ -147,7 +165,8 @@ export function createInfluxdbActivities(deps: DataStoreDependencies) {
           'RestoreNotFinished',
         );
       const store = new LocalBackupStore(c.backupDir);
-      const result = await checkRestored(dir, c.restorePort, c.restoreBackupPort, store, state.chain.at(-1)!);
+      const { httpPort, rpcPort } = await portsOf(c, freePorts);
+      const result = await checkRestored(dir, httpPort, rpcPort, store, state.chain.at(-1)!);
       if (result.problems.length > 0) failValidation(c, dir, result);
       return result;
     },

@@ -4,11 +4,12 @@
  * with it; tests run their "production" server with it. Never the system's service or paths.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPortFree } from '../../toolchain/net';
+import { logTail as serverLogTail, stopServer, trustedPid, type ServerIdentity } from '../server-process';
 
 export interface InfluxdOptions {
   /** The influxd program. */
@@ -79,56 +80,15 @@ export function influxdConfig(dir: string, httpPort: number, rpcPort: number, au
   ].join('\n');
 }
 
-/** Whether `pid` is a live process (a zombie is not). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // /proc/<pid>/stat: "pid (comm) state …"
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+/** An influxd of ours on `dir`: its command line names the configuration file in `dir`. */
+const identityOf = (dir: string): ServerIdentity => ({ program: 'influxd', args: [join(dir, CONFIG_NAME)] });
 
-/** The pid of an influxd still running on `dir` (from its pid file), if any. */
-export function runningPid(dir: string): number | undefined {
-  const pidFile = join(dir, PID_NAME);
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || !isRunning(pid)) return undefined;
-  // A recycled pid belongs to some other program: only ever signal an influxd on this directory.
-  const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-  return cmdline.includes(join(dir, CONFIG_NAME)) ? pid : undefined;
-}
+/** The pid of an influxd still running on `dir` (from its pid file, cmdline-checked), if any. */
+export const runningPid = (dir: string): number | undefined => trustedPid(join(dir, PID_NAME), identityOf(dir));
 
-async function waitForExit(pid: number, child: ChildProcess | undefined, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child ? child.exitCode !== null || child.signalCode !== null : !isRunning(pid)) return true;
-    await sleep(50);
-  }
-  return false;
-}
-
-async function stopPid(dir: string, pid: number, child?: ChildProcess): Promise<void> {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    // already gone
-  }
-  // influxd closes its shards on SIGTERM; a wedged one is killed rather than left behind.
-  if (!(await waitForExit(pid, child, 30_000))) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await waitForExit(pid, child, 5_000);
-  }
+/** influxd closes its shards on SIGTERM; a wedged one is killed rather than left behind. */
+async function stopPid(dir: string, pid: number): Promise<void> {
+  await stopServer(pid, identityOf(dir), { graceMs: 30_000 });
   await rm(join(dir, PID_NAME), { force: true });
 }
 
@@ -152,8 +112,7 @@ async function pings(port: number): Promise<boolean> {
 
 /** The last lines of the instance's log, for error messages. */
 export async function logTail(dir: string, lines = 15): Promise<string> {
-  const text = await readFile(join(dir, LOG_NAME), 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-lines).join('\n');
+  return (await serverLogTail(join(dir, LOG_NAME), 64_000)).split('\n').slice(-lines).join('\n');
 }
 
 /**
@@ -196,7 +155,7 @@ export async function startInfluxd(options: InfluxdOptions): Promise<InfluxdInst
     url: `http://127.0.0.1:${httpPort}`,
     rpcAddress: `127.0.0.1:${rpcPort}`,
     pid: spawned,
-    stop: () => stopPid(dir, spawned, child),
+    stop: () => stopPid(dir, spawned),
   };
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   while (!(await pings(httpPort))) {

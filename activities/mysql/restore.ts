@@ -9,7 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { restoreWorkRootOf, type MysqlComponent, type MysqlRestoreInput } from '../../plan/kinds/mysql';
+import { restoreWorkRootOf, schema, type MysqlComponent, type MysqlRestoreInput } from '../../plan/kinds/mysql';
+import { parsedComponent } from '../component-input';
 import type { DataServerBinaries } from '../../toolchain/data-servers';
 import { runProcess } from '../process';
 import { isPrepared, prepareChain, preparedDirOf, readPrepareState } from './prepare';
@@ -22,6 +23,9 @@ import { validateRestore } from './validate';
 const nonRetryable = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 const workDirOf = ({ component, mode }: MysqlRestoreInput) => join(restoreWorkRootOf(component), mode);
 const planFileOf = (input: MysqlRestoreInput) => join(workDirOf(input), 'plan.json');
+
+/** The component as the plan gives it, with the kind's defaults; a malformed one is a plan error. */
+export const mysqlComponent = (value: unknown): MysqlComponent => parsedComponent(schema, 'mysql', value);
 
 /** Refuses inputs that would restore over something that is not a scratch directory. */
 function checkInput({ component: c, mode, restore }: MysqlRestoreInput): void {
@@ -89,6 +93,15 @@ const sameRestore = (a: MysqlRestorePlan, b: MysqlRestorePlan) =>
   JSON.stringify([a.targetTime, a.links, a.logs, a.binlogs, a.startPosition, a.stopDatetime]) ===
   JSON.stringify([b.targetTime, b.links, b.logs, b.binlogs, b.startPosition, b.stopDatetime]);
 
+/** An activity that gets its input parsed (the component with its defaults) and checked. */
+const checked =
+  <R>(activity: (input: MysqlRestoreInput) => Promise<R>) =>
+  (raw: MysqlRestoreInput): Promise<R> => {
+    const input = { ...raw, component: mysqlComponent(raw.component) };
+    checkInput(input);
+    return activity(input);
+  };
+
 const summary = (plan: MysqlRestorePlan) => ({
   chain: plan.links.map((l) => `${l.id} (${l.type})`),
   logs: plan.logs,
@@ -104,8 +117,7 @@ const summary = (plan: MysqlRestorePlan) => ({
 export function createMysqlRestoreActivities(binaries: () => DataServerBinaries) {
   return {
     /** choose-chain: the chain, logs and binlogs for the target, every file verified; writes only plan.json. */
-    planMysqlRestore: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    planMysqlRestore: checked(async (input) => {
       const plan = await planRestore(
         input.component,
         { time: parseTarget(input.component, input.targetTime) },
@@ -125,18 +137,16 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
           ? { warning: `the backups end at ${plan.reaches}: the restore loses what was written after it` }
           : {}),
       };
-    },
+    }),
 
     /** prepare: the chain prepared on a copy in the work dir, resuming or rebuilding after a crash. */
-    prepareMysqlChain: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    prepareMysqlChain: checked(async (input) => {
       const plan = await loadPlan(input);
       return prepareChain(binaries(), workDirOf(input), plan.links);
-    },
+    }),
 
     /** copy-back: the prepared copy into the fresh restore dir, and a server on it. */
-    startRestoredMysql: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    startRestoredMysql: checked(async (input) => {
       const { component: c, restore } = input;
       const plan = await loadPlan(input);
       if (!isPrepared(await readPrepareState(workDirOf(input)), plan.links))
@@ -168,14 +178,13 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
         port: restore.port,
       });
       return { dataDir: restore.dataDir, port: server.port, socket: server.socket, chain, reused: false };
-    },
+    }),
 
     /**
      * replay-binlogs: the archived binlogs up to the target, once. A replay found started but not
      * done was interrupted: the directory is copied back afresh and the replay runs again.
      */
-    replayMysqlBinlogs: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    replayMysqlBinlogs: checked(async (input) => {
       const { component: c, restore } = input;
       const plan = await loadPlan(input);
       const marker = await restoredBy(input, plan);
@@ -205,11 +214,10 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
         replay: { status: 'done', at: new Date().toISOString(), ...result },
       });
       return { ...result, reaches: plan.reaches, short: plan.short, ...(rebuilt ? { rebuilt } : {}) };
-    },
+    }),
 
     /** validate: every table of the backup present and readable; counts and checksums reported. */
-    validateMysqlRestore: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    validateMysqlRestore: checked(async (input) => {
       const { component: c, restore } = input;
       const plan = await loadPlan(input);
       const marker = await restoredBy(input, plan);
@@ -229,11 +237,10 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
         port: server.port,
         ...(plan.short ? { short: true } : {}),
       };
-    },
+    }),
 
     /** cutover: the plan's command, once the restore is validated; given the restored server's address. */
-    cutOverMysql: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    cutOverMysql: checked(async (input) => {
       const { component: c, restore } = input;
       const command = c.cutover?.command;
       if (!command) throw nonRetryable(`${c.id}: the plan names no cutover command: cut over by hand`, 'ManualStep');
@@ -262,11 +269,10 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
       const cutOver = { at: new Date().toISOString(), command, outputTail: run.tail.slice(-1_000) };
       await writeMarker(restore.dataDir, { ...marker, cutOver });
       return { ...cutOver, port: server.port, dataDir: restore.dataDir };
-    },
+    }),
 
     /** teardown (drills): the scratch server stopped, the drill's data dir and work dir removed. */
-    tearDownMysqlDrill: async (input: MysqlRestoreInput) => {
-      checkInput(input);
+    tearDownMysqlDrill: checked(async (input) => {
       const { component: c, restore } = input;
       if (input.mode !== 'drill')
         throw nonRetryable(`${c.id}: only a drill's restore is torn down by the engine`, 'InvalidRestoreInput');
@@ -280,6 +286,6 @@ export function createMysqlRestoreActivities(binaries: () => DataServerBinaries)
       const removed = [restore.dataDir, runDirOf(restore.dataDir), workDirOf(input)].filter((dir) => existsSync(dir));
       for (const dir of removed) await rm(dir, { recursive: true, force: true });
       return { stopped, removed };
-    },
+    }),
   };
 }

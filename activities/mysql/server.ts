@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataServerBinaries } from '../../toolchain/data-servers';
 import { freePort, waitForPort } from '../../toolchain/net';
 import { runProcess } from '../process';
+import { isServer, stopServer, trustedPid, type ServerIdentity } from '../server-process';
 
 export interface MysqlServerOptions {
   dataDir: string;
@@ -40,6 +41,8 @@ export interface RunningMysql {
   errorLog: string;
   binlog: boolean;
   startedAt: string;
+  /** It said it was ready for connections; false while it starts, and for a start that never finished. */
+  ready: boolean;
 }
 
 /** `<dataDir>.run`: the server's socket, pid file, error log and state, beside the data dir. */
@@ -55,26 +58,25 @@ function socketPathOf(runDir: string): string {
 }
 const infoFileOf = (dataDir: string) => join(runDirOf(dataDir), 'server.json');
 
-/** Whether `pid` is a live mariadbd serving `dataDir` (a pid file can outlive its process and its pid be reused). */
-function isServerOf(pid: number, dataDir: string): boolean {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return args.includes(`--datadir=${dataDir}`);
-  } catch {
-    return false;
-  }
-}
+/** A mariadbd of ours on `dataDir` (a pid file can outlive its process and its pid be reused). */
+const identityOf = (dataDir: string): ServerIdentity => ({ program: 'mariadbd', args: [`--datadir=${dataDir}`] });
 
+/**
+ * The pid of the server on `dataDir`: its pid file's, or, before mariadbd wrote one, the pid
+ * `server.json` recorded at spawn; either only while it is that server.
+ */
 function pidOf(dataDir: string): number | undefined {
+  const fromFile = trustedPid(pidFileOf(dataDir), identityOf(dataDir));
+  if (fromFile !== undefined) return fromFile;
   try {
-    const pid = Number(readFileSync(pidFileOf(dataDir), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && isServerOf(pid, dataDir) ? pid : undefined;
+    const { pid } = JSON.parse(readFileSync(infoFileOf(dataDir), 'utf8')) as RunningMysql;
+    return isServer(pid, identityOf(dataDir)) ? pid : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** The server running on `dataDir`, if one is. */
+/** The server running on `dataDir`, if one is (`ready` false: it never said it was ready for connections). */
 export async function runningMysql(dataDir: string): Promise<RunningMysql | undefined> {
   const pid = pidOf(dataDir);
   if (pid === undefined || !existsSync(infoFileOf(dataDir))) return undefined;
@@ -128,7 +130,10 @@ export async function startMysqlServer(
 ): Promise<RunningMysql & { reused: boolean }> {
   const { dataDir } = options;
   const running = await runningMysql(dataDir);
-  if (running) return { ...running, reused: true };
+  // (A server.json without `ready` was written by an engine that recorded servers once ready only.)
+  if (running && running.ready !== false) return { ...running, reused: true };
+  // A start an earlier attempt left unfinished (the worker died while it waited) begins again.
+  if (running) await stopMysqlServer(dataDir, { timeoutMs: 0 });
   const runDir = runDirOf(dataDir);
   await mkdir(runDir, { recursive: true });
   const port = options.port || (await freePort());
@@ -160,11 +165,26 @@ export async function startMysqlServer(
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   let exitCode: number | undefined;
   void exited.then((code) => (exitCode = code));
+  // Recorded before the wait: a start that fails, times out or outlives its worker is found and stopped.
+  const info: RunningMysql = {
+    dataDir,
+    runDir,
+    port,
+    socket,
+    pid: child.pid!,
+    errorLog,
+    binlog,
+    startedAt: new Date().toISOString(),
+    ready: false,
+  };
+  await writeFile(infoFileOf(dataDir), `${JSON.stringify(info, null, 2)}\n`);
   const timeoutMs = options.timeoutMs ?? 5 * 60_000;
-  const failed = async (why: string) =>
-    new Error(
+  const failed = async (why: string) => {
+    await stopServer(child.pid!, identityOf(dataDir), { graceMs: 0, first: 'SIGKILL' });
+    return new Error(
       `mariadbd on ${dataDir} (port ${port}) ${why}; its log (${errorLog}) ends:\n${(await logSince(errorLog, offset)).trim().slice(-1_500)}`,
     );
+  };
   try {
     await waitForPort(port, { timeoutMs, isAlive: () => exitCode === undefined });
   } catch {
@@ -178,32 +198,18 @@ export async function startMysqlServer(
     heartbeat({ starting: dataDir });
     await sleep(50);
   }
-  const info: RunningMysql = {
-    dataDir,
-    runDir,
-    port,
-    socket,
-    pid: child.pid!,
-    errorLog,
-    binlog,
-    startedAt: new Date().toISOString(),
-  };
-  await writeFile(infoFileOf(dataDir), `${JSON.stringify(info, null, 2)}\n`);
-  return { ...info, reused: false };
+  const ready = { ...info, ready: true };
+  await writeFile(infoFileOf(dataDir), `${JSON.stringify(ready, null, 2)}\n`);
+  return { ...ready, reused: false };
 }
 
 /**
  * Stops the server on `dataDir` (SIGTERM: a clean shutdown), waiting until it has exited; SIGKILL
- * after `timeoutMs`. False when none was running. Needs no credentials.
+ * to its process group after `timeoutMs`. False when none of ours was running. Needs no credentials.
  */
 export async function stopMysqlServer(dataDir: string, { timeoutMs = 120_000 } = {}): Promise<boolean> {
   const pid = pidOf(dataDir);
   if (pid === undefined) return false;
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + timeoutMs;
-  while (isServerOf(pid, dataDir)) {
-    if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
-    await sleep(50);
-  }
+  await stopServer(pid, identityOf(dataDir), { graceMs: timeoutMs, first: timeoutMs > 0 ? 'SIGTERM' : 'SIGKILL' });
   return true;
 }

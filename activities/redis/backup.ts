@@ -12,6 +12,7 @@ import { heartbeat, sleep } from '@temporalio/activity';
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import { copyFile, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalBackupStore } from '../../backups/local-store';
 import type { BackupActivityInput, BackupManifest } from '../../backups/manifest';
@@ -83,6 +84,22 @@ async function rdbPath(client: Redis, c: RedisComponent): Promise<string> {
   return join(c.dataDir, c.rdbFile);
 }
 
+/**
+ * The save just made is the file the worker reads only when the worker runs on the Redis host: the
+ * server writes the RDB on its own disk. A file missing here, or older than the fork, is another
+ * machine's (or an old one): copying it would back up the wrong data. A second of slack for the
+ * coarse clock file times are stamped with.
+ */
+async function assertSavedHere(c: RedisComponent, source: string, forkedAt: string): Promise<void> {
+  const file = await stat(source).catch(() => undefined);
+  if (file && file.mtimeMs >= Date.parse(forkedAt) - 1_000) return;
+  throw ApplicationFailure.nonRetryable(
+    `${c.id}: ${source} on this worker (${hostname()}) ${file ? `was last written ${file.mtime.toISOString()}, before` : 'does not exist after'} ` +
+      `the BGSAVE that Redis at ${c.host}:${c.port} forked at ${forkedAt}: the worker must run on the Redis host (${c.host}), where the server writes its RDB file`,
+    'WorkerNotOnRedisHost',
+  );
+}
+
 export function createRedisBackups(redisServer: () => string) {
   async function snapshot(c: RedisComponent, client: Redis, id: string): Promise<BackupManifest> {
     const store = new LocalBackupStore(c.backupDir);
@@ -115,6 +132,7 @@ export function createRedisBackups(redisServer: () => string) {
       if (before.saves !== undefined && after.saves !== before.saves + 1) continue;
 
       const source = await rdbPath(client, c);
+      await assertSavedHere(c, source, forkedAt);
       const staged = await store.stage(id);
       await heartbeatWhile(copyFile(source, join(staged, RDB_FILE)), () => ({ copying: source }));
       const copied = persistence(await client.info('persistence'));

@@ -9,14 +9,13 @@ import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activit
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrokenChainError, chainFor } from '../../backups/chain';
 import { LocalBackupStore } from '../../backups/local-store';
 import type { BackupActivityInput, BackupManifest } from '../../backups/manifest';
 import { DRILL_SUFFIX } from '../../plan/kinds/define';
-import type { RedisComponent } from '../../plan/kinds/redis';
+import { drillDirOf, type RedisComponent } from '../../plan/kinds/redis';
 import { freePort, isPortFree } from '../../toolchain/net';
 import { heartbeatWhile } from '../heartbeat';
 import { checkRdb, RDB_FILE, type SnapshotDetails } from './backup';
@@ -160,6 +159,24 @@ async function validate(
   }
 }
 
+/**
+ * Clears a scratch directory (a drill's, a verification's): stops the redis-server of ours running
+ * there (cmdline-checked, so never another process that reused its pid) and removes the directory.
+ * A directory holding anything but a scratch restore of Recovery Engine's is left alone.
+ */
+async function clearScratch(c: RedisComponent, dir: string): Promise<{ stopped: boolean; removed: boolean }> {
+  if (!existsSync(dir)) return { stopped: false, removed: false };
+  const record = await readRecord(dir).catch(() => undefined);
+  if ((await readdir(dir)).length > 0 && (!record || record.mode === 'recover'))
+    throw ApplicationFailure.nonRetryable(
+      `${c.id}: ${dir} holds files that are not a scratch restore of Recovery Engine's: left in place; remove it by hand if it is a leftover`,
+      'RestoreDirNotEmpty',
+    );
+  const stopped = await stopRedis({ dir, port: record?.port }, 2_000);
+  await rm(dir, { recursive: true, force: true });
+  return { stopped, removed: true };
+}
+
 export function createRedisRestores(redisServer: () => string) {
   /**
    * Loads `snapshot` into a fresh server in `dir` on `port`: the directory must be new, empty, or a
@@ -190,8 +207,7 @@ export function createRedisRestores(redisServer: () => string) {
       );
     await rm(site.dir, { recursive: true, force: true });
     await mkdir(site.dir, { recursive: true, mode: 0o700 });
-    const from = join(new LocalBackupStore(c.backupDir).dirOf(snapshot.id), RDB_FILE);
-    await heartbeatWhile(copyFile(from, join(site.dir, c.rdbFile)), () => ({ copying: from }));
+    // The record first: a directory cut short while being filled is still known as a restore's.
     const record: RestoreRecord = {
       component: c.id,
       snapshot: snapshot.id,
@@ -200,6 +216,8 @@ export function createRedisRestores(redisServer: () => string) {
       recovery: currentRecovery(),
     };
     await writeFile(recordFile(site.dir), `${JSON.stringify(record, null, 2)}\n`);
+    const from = join(new LocalBackupStore(c.backupDir).dirOf(snapshot.id), RDB_FILE);
+    await heartbeatWhile(copyFile(from, join(site.dir, c.rdbFile)), () => ({ copying: from }));
     try {
       await startRedis({
         redisServer: redisServer(),
@@ -303,22 +321,26 @@ export function createRedisRestores(redisServer: () => string) {
     ),
 
     /**
-     * A drill: loads the snapshot for the target time into a scratch server in
-     * /tmp/<id><drillSuffix> on port + 1 (or a free port when that one is taken), validates it,
-     * and tears it down. Production is only read.
+     * A drill: loads the snapshot for the target time into a scratch server in the drill directory
+     * (/tmp/<id><drillSuffix>) on a free port, validates it, and tears it down; what a crash leaves
+     * there, tearDownRedisDrill removes. Production is only read.
      */
     drillRedisRestore: guarded('drillRedisRestore', async (input: RedisDrillInput): Promise<RedisRestoreResult> => {
       const c = redisComponent(input.component);
       const chosen = await chooseSnapshot(c, redisServer(), targetOf(c, input.targetTime));
-      const dir = join('/tmp', `${c.id}${input.drillSuffix ?? DRILL_SUFFIX}`);
-      const left = await readRecord(dir);
-      if (left) {
-        // What an earlier attempt of the drill left running.
-        await stopRedis({ dir, port: left.port }, 2_000).catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
-      }
-      const port = (await isPortFree(c.port + 1)) ? c.port + 1 : await freePort();
-      return scratch(c, chosen, { mode: 'drill', dir, port }, input.targetTime);
+      const dir = drillDirOf(c, input.drillSuffix ?? DRILL_SUFFIX);
+      await clearScratch(c, dir);
+      return scratch(c, chosen, { mode: 'drill', dir, port: await freePort() }, input.targetTime);
+    }),
+
+    /**
+     * Drill teardown: stops the scratch server in the drill directory (only a redis-server started
+     * there, by its command line) and removes the directory. Nothing there: nothing to do.
+     */
+    tearDownRedisDrill: guarded('tearDownRedisDrill', async (input: RedisDrillInput) => {
+      const c = redisComponent(input.component);
+      const dir = drillDirOf(c, input.drillSuffix ?? DRILL_SUFFIX);
+      return { dir, ...(await clearScratch(c, dir)) };
     }),
 
     /** `verify: restore`: checks the snapshot, loads it into a scratch server, validates it, tears it down. */
@@ -333,13 +355,15 @@ export function createRedisRestores(redisServer: () => string) {
             'BackupNotFound',
           );
         await verifySnapshot(c, redisServer(), snapshot);
-        const root = await mkdtemp(join(tmpdir(), `recovery-${c.id}-`));
+        // A fixed place per backup: a verification cut short by a crash is cleared by the next one.
+        const dir = join(c.backupDir, `.verify-${input.backupId}`);
+        await clearScratch(c, dir);
         try {
           const chosen = { snapshot, reaches: snapshot.recoveryPoint, short: false };
-          const site = { mode: 'verify' as const, dir: join(root, 'redis'), port: await freePort() };
+          const site = { mode: 'verify' as const, dir, port: await freePort() };
           return { backupId: input.backupId, ...(await scratch(c, chosen, site, snapshot.recoveryPoint)) };
         } finally {
-          await rm(root, { recursive: true, force: true });
+          await clearScratch(c, dir);
         }
       },
     ),

@@ -4,11 +4,11 @@
  * started it: the server outlives an activity, and a worker restart. A password is given on the
  * server's standard input (its configuration read from `-`), never on its command line.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { logTail, stopServer, trustedPid, type ServerIdentity } from '../server-process';
 import { connectRedis, ErrorReply } from './connection';
 
 export interface RedisServerOptions {
@@ -33,26 +33,12 @@ export const logFileOf = (dir: string) => join(dir, 'redis.log');
 /** A configuration string, double-quoted as redis.conf reads it. */
 const quoted = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n')}"`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** A redis-server of ours on `dir`: started with `--dir <dir>` and its title left alone (set-proc-title no). */
+const identityOf = (dir: string): ServerIdentity => ({ program: 'redis-server', args: ['--dir', dir] });
 
-/** The pid of the server whose pid file is in `dir`, if it still runs. */
-export async function runningIn(dir: string): Promise<number | undefined> {
-  const file = pidFileOf(dir);
-  if (!existsSync(file)) return undefined;
-  const pid = Number((await readFile(file, 'utf8')).trim());
-  return pid > 0 && alive(pid) ? pid : undefined;
-}
-
-async function logTail(dir: string): Promise<string> {
-  const file = logFileOf(dir);
-  return existsSync(file) ? (await readFile(file, 'utf8')).slice(-1_500) : '';
+/** The pid of the server whose pid file is in `dir`, if it still runs (cmdline-checked: a pid may be reused). */
+export function runningIn(dir: string): Promise<number | undefined> {
+  return Promise.resolve(trustedPid(pidFileOf(dir), identityOf(dir)));
 }
 
 /**
@@ -103,6 +89,8 @@ export async function startRedis(o: RedisServerOptions): Promise<number> {
   const args = ['-', '--port', String(o.port), '--bind', '127.0.0.1', '--dir', o.dir];
   args.push('--dbfilename', o.dbfilename ?? 'dump.rdb', '--appendonly', 'no', '--daemonize', 'no');
   args.push('--pidfile', pidFileOf(o.dir), '--logfile', logFileOf(o.dir));
+  // The command line stays as given, so that runningIn can tell this server from a process that reused its pid.
+  args.push('--set-proc-title', 'no');
   if (o.persistence === 'none') args.push('--save', '');
   const child = spawn(o.redisServer, args, { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
   let exited = false;
@@ -118,36 +106,39 @@ export async function startRedis(o: RedisServerOptions): Promise<number> {
     );
   } catch (error) {
     if (o.signal?.aborted) throw error;
-    throw new Error(`${(error as Error).message}; its log ends with:\n${await logTail(o.dir)}`, { cause: error });
+    // A server that did not come up is not left behind for the next attempt to trip over.
+    await stopServer(child.pid!, identityOf(o.dir), { graceMs: 0, first: 'SIGKILL' });
+    throw new Error(`${(error as Error).message}; its log ends with:\n${await logTail(logFileOf(o.dir))}`, {
+      cause: error,
+    });
   }
   return child.pid!;
 }
 
 /**
  * Stops the server whose files are in `dir` without saving (SHUTDOWN NOSAVE; SIGKILL after
- * `graceMs` if it does not go), and waits until it is gone. Nothing to do when none runs there.
+ * `graceMs` if it does not go, or at once when its port is unknown or it refuses), and waits until
+ * it is gone. Nothing to do when none of ours runs there.
  */
 export async function stopRedis(
-  { dir, port, password }: { dir: string; port: number; password?: string },
+  { dir, port, password }: { dir: string; port?: number; password?: string },
   graceMs = 10_000,
-): Promise<void> {
+): Promise<boolean> {
   const pid = await runningIn(dir);
-  if (pid === undefined) return;
-  try {
-    const client = await connectRedis({ host: '127.0.0.1', port, password }, 2_000);
-    // The server closes the connection instead of answering; an answer is a refusal (NOAUTH).
-    const refused = await client.sendCommand(['SHUTDOWN', 'NOSAVE']).then(
-      () => true,
-      (error: unknown) => error instanceof ErrorReply,
-    );
-    client.destroy();
-    if (refused) process.kill(pid, 'SIGKILL');
-  } catch {
-    process.kill(pid, 'SIGKILL');
-  }
-  const deadline = Date.now() + graceMs;
-  while (alive(pid)) {
-    if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
-    await sleep(50);
-  }
+  if (pid === undefined) return false;
+  let asked = false;
+  if (port !== undefined)
+    try {
+      const client = await connectRedis({ host: '127.0.0.1', port, password }, 2_000);
+      // The server closes the connection instead of answering; an answer is a refusal (NOAUTH).
+      asked = await client.sendCommand(['SHUTDOWN', 'NOSAVE']).then(
+        () => false,
+        (error: unknown) => !(error instanceof ErrorReply),
+      );
+      client.destroy();
+    } catch {
+      // not answering: killed below
+    }
+  await stopServer(pid, identityOf(dir), { graceMs: asked ? graceMs : 0, first: asked ? 'none' : 'SIGKILL' });
+  return true;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { automate, dataComponentSchema, sh, type KindDefinition } from './define';
+import { resource } from '../drill-guard';
+import { automate, dataComponentSchema, sh, type KindDefinition, type RunbookStep } from './define';
 
 /** A remote without credentials in it: they would show on command lines and in the restored checkout. */
 const remote = z
@@ -29,6 +30,10 @@ export const schema = dataComponentSchema('git-repo', {
 
 export type GitRepoComponent = z.infer<typeof schema>;
 
+/** Where a drill clones: beside the checkout (`<checkoutDir><suffix>`), or /tmp/<id><suffix> without one. */
+export const drillCloneDirOf = (c: GitRepoComponent, drillSuffix: string) =>
+  `${c.checkoutDir ?? `/tmp/${c.id}`}${drillSuffix}`;
+
 /**
  * A git repository (e.g. Ansible playbooks) kept as verified bundles, made from a mirror of the
  * server, and restored by clone (and, to a new server, by push).
@@ -41,6 +46,27 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
   defaultEstimate: '10m',
   schema,
   backups: { take: 'backupGitRepo', verifyByRestore: 'verifyGitRepoRestore' },
+  productionResources: (c) => [
+    ...(c.checkoutDir ? [resource.dir(c.checkoutDir)] : []),
+    `git:${c.url}`,
+    ...(c.restoreUrl ? [`git:${c.restoreUrl}`] : []),
+  ],
+  teardown(c, { drillSuffix }): RunbookStep[] {
+    const dir = drillCloneDirOf(c, drillSuffix);
+    return [
+      {
+        id: 'remove-clone',
+        title: `Remove the drill clone ${dir}`,
+        does: `Deletes ${dir}, and ${dir}.restoring that a clone cut short leaves; only a clone the drill made for ${c.id} (its git config names it), never a checkout in use.`,
+        command: `git -C ${sh(dir)} config --get recovery-engine.component   # ${c.id}, or no ${dir} at all\nrm -rf ${sh(dir)} ${sh(`${dir}.restoring`)}`,
+        validate: `test ! -e ${sh(dir)} && test ! -e ${sh(`${dir}.restoring`)} && echo removed   # removed`,
+        automation: automate('removeGitRepoClone', { component: c, dir }, 'short', [
+          resource.dir(dir),
+          resource.dir(`${dir}.restoring`),
+        ]),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     const drill = mode === 'drill';
     const tmp = `/tmp/${c.id}${drill ? drillSuffix : ''}`;
@@ -58,7 +84,8 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
       ].join('\n'),
       validate: `git bundle list-heads ${bundle}   # "is okay" and no error above; the branches and tags expected, ${c.branch} among them`,
       rollback: `rm -rf ${sh(`${tmp}-verify.git`)}`,
-      automation: automate('verifyGitRepoBundle', { component: c, targetTime }),
+      // Its scratch repository is a temporary directory it removes: it writes nothing of the drill's.
+      automation: automate('verifyGitRepoBundle', { component: c, targetTime }, 'short', drill ? [] : undefined),
     };
     const remote = c.restoreUrl ?? c.url;
     const mirror = `${tmp}-mirror.git`;
@@ -80,13 +107,14 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
 
     if (!c.checkoutDir && !drill) return [verify, pushMirror];
 
-    const dir = drill ? `${c.checkoutDir ?? `/tmp/${c.id}`}${drillSuffix}` : (c.checkoutDir ?? '');
+    const dir = drill ? drillCloneDirOf(c, drillSuffix) : (c.checkoutDir ?? '');
     const aside = `${dir}.before-restore`;
-    const cloneAutomation = {
-      activity: 'cloneGitRepoBundle' as const,
-      input: { component: c, targetTime, dir, mode },
-      profile: 'short' as const,
-    };
+    const cloneAutomation = automate(
+      'cloneGitRepoBundle',
+      { component: c, targetTime, dir, mode },
+      'short',
+      drill ? [resource.dir(dir), resource.dir(`${dir}.restoring`)] : undefined,
+    );
     const clone = drill
       ? {
           id: 'clone',
@@ -94,7 +122,7 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
           does: `A drill never touches ${c.checkoutDir ?? c.url}: it clones into ${dir}, with no remote to push to.`,
           command: `git clone -q --branch ${sh(c.branch)} ${bundle} ${sh(dir)}`,
           validate: `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # the last commit expected on ${c.branch}`,
-          rollback: `rm -rf ${sh(dir)}   # removes the drill clone once the drill is over`,
+          rollback: `rm -rf ${sh(dir)}   # the drill's teardown removes it once the drill is over`,
           automation: cloneAutomation,
         }
       : {
@@ -118,22 +146,9 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
       validate: c.paths.length
         ? `ls -ld ${c.paths.map((p) => sh(`${dir}/${p}`)).join(' ')}   # same above, and every path listed`
         : `git -C ${sh(dir)} log -1 --format='%H %cI %s'   # same above; the last commit expected`,
-      automation: automate('validateGitRepoClone', { component: c, dir }),
+      automation: automate('validateGitRepoClone', { component: c, dir }, 'short', drill ? [] : undefined),
     };
-    if (drill)
-      return [
-        verify,
-        clone,
-        checks,
-        {
-          id: 'remove-clone',
-          title: 'Remove the drill clone',
-          does: `Deletes ${dir} once checked; only a clone the drill made.`,
-          command: `rm -rf ${sh(dir)}`,
-          validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
-          automation: automate('removeGitRepoClone', { component: c, dir }),
-        },
-      ];
+    if (drill) return [verify, clone, checks];
     return c.restoreUrl ? [verify, clone, checks, pushMirror] : [verify, clone, checks];
   },
 };

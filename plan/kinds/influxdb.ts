@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition } from './define';
+import { resource } from '../drill-guard';
+import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('influxdb', {
   host: z.string().default('127.0.0.1'),
@@ -25,7 +26,10 @@ export const schema = dataComponentSchema('influxdb', {
     .string()
     .default('/var/lib/influxdb')
     .describe("Directory of the server's meta/, data/ and wal/: where a cut-over puts the restored ones"),
-  backupDir: z.string(),
+  backupDir: z
+    .string()
+    .refine((dir) => !dir.includes('%'), 'no % in backupDir: influxd backup formats the path and mangles it')
+    .describe('Where the portable backups are kept (one folder per backup)'),
   restoreDir: z
     .string()
     .optional()
@@ -50,6 +54,13 @@ export type InfluxDbComponent = z.infer<typeof schema>;
 /** The directory a recovery restores into: the plan's restoreDir, or `<backupDir>/.restore`. */
 export const restoreDirOf = (c: InfluxDbComponent) => c.restoreDir ?? `${c.backupDir.replace(/\/+$/, '')}/.restore`;
 
+/** Where a drill restores: beside the recovery's directory, `<restoreDir>_drill`. */
+export const drillDirOf = (c: InfluxDbComponent, drillSuffix: string) =>
+  `${restoreDirOf(c)}${drillSuffix.replace(/[^A-Za-z0-9_]/g, '_')}`;
+
+/** The configuration file the engine writes into an instance's directory (activities/influxdb/server.ts). */
+const CONFIG_NAME = 'influxdb.conf';
+
 /**
  * InfluxDB 1.x: portable backups (influxd backup -portable, per database) plus the configuration
  * file. A restore builds a fresh instance in a directory of its own (never the running server),
@@ -63,13 +74,41 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
   defaultEstimate: '1h',
   schema,
   backups: { take: 'backupInfluxdb', verifyByRestore: 'verifyInfluxdbRestore' },
+  productionResources: (c) => [
+    resource.dir(c.dataDir),
+    resource.dir(c.configFile),
+    resource.tcp(c.host, c.port),
+    resource.tcp(c.host, c.backupPort),
+    // Where a recovery builds the restored instance.
+    resource.dir(restoreDirOf(c)),
+    resource.tcp('127.0.0.1', c.restorePort),
+    resource.tcp('127.0.0.1', c.restoreBackupPort),
+  ],
+  teardown(c, { drillSuffix }): RunbookStep[] {
+    const dir = drillDirOf(c, drillSuffix);
+    const pid = sh(`${dir}/influxd.pid`);
+    return [
+      {
+        id: 'tear-down',
+        title: `Stop the scratch influxd on ${dir} and remove it`,
+        does: `Stops the drill's influxd, if one runs on ${dir} (only the process whose command line names ${dir}/${CONFIG_NAME}: a stale pid file never stops another), then deletes ${dir}.`,
+        command: `pid="$(cat ${pid} 2>/dev/null)" && grep -qzxF ${sh(`${dir}/${CONFIG_NAME}`)} "/proc/$pid/cmdline" && kill "$pid" && while kill -0 "$pid" 2>/dev/null; do sleep 1; done; rm -rf ${sh(dir)}`,
+        validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
+        automation: automate('removeInfluxdbRestore', { component: c, dir }, 'long', [resource.dir(dir)]),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     const drill = mode === 'drill';
     const backup = `${sh(c.backupDir)}/'<BACKUP>'`;
-    const dir = drill ? `${restoreDirOf(c)}${drillSuffix.replace(/[^A-Za-z0-9_]/g, '_')}` : restoreDirOf(c);
+    const dir = drill ? drillDirOf(c, drillSuffix) : restoreDirOf(c);
     const d = (path: string) => sh(`${dir}/${path}`);
-    const rpc = `127.0.0.1:${c.restoreBackupPort}`;
-    const restored = (q: string) => `influx -host 127.0.0.1 -port ${c.restorePort} -execute ${sh(q)}`;
+    // A drill's instance listens on free ports: the plan's restore ports are a recovery's.
+    const httpPort = drill ? '<FREE-HTTP-PORT>' : String(c.restorePort);
+    const rpc = `127.0.0.1:${drill ? '<FREE-RPC-PORT>' : c.restoreBackupPort}`;
+    const restored = (q: string) => `influx -host 127.0.0.1 -port ${httpPort} -execute ${sh(q)}`;
+    const writes = drill ? [resource.dir(dir)] : undefined;
+    const scratchPorts = drill ? { freePorts: true } : {};
     const configName = c.configFile.split('/').pop() || 'influxdb.conf';
     const manifestOf = (backup: string) => `${sh(c.backupDir)}/'${backup}'/manifest.json`;
     const auth = 'With authentication on, export INFLUX_USERNAME and INFLUX_PASSWORD first: the influx CLI reads them.';
@@ -79,7 +118,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       does: `The newest backup taken at or before ${targetTime}, and the incremental backups back to its full backup (each names its base); every file is checked against the checksums of its manifest before anything is touched.`,
       command: `ls -1tr ${sh(c.backupDir)}`,
       validate: `jq -r '.type, .base, .recoveryPoint, .details.databases[].name' ${backup}/manifest.json   # the chain back to a full backup; ${c.databases.length ? c.databases.join(', ') : 'every database to restore'}`,
-      automation: automate('planInfluxdbRestore', { component: c, targetTime }),
+      automation: automate('planInfluxdbRestore', { component: c, targetTime }, 'short', drill ? [] : undefined),
     };
     const config = [
       'reporting-disabled = true',
@@ -90,7 +129,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       `  dir = "${dir}/data"`,
       `  wal-dir = "${dir}/wal"`,
       '[http]',
-      `  bind-address = "127.0.0.1:${c.restorePort}"`,
+      `  bind-address = "127.0.0.1:${httpPort}"`,
       '[retention]',
       '  enabled = false',
       '[continuous_queries]',
@@ -99,7 +138,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
     const restore = {
       id: 'restore',
       title: drill ? 'Restore the chain into a scratch instance' : 'Restore the chain into a fresh instance',
-      does: `A new influxd on ${dir} (127.0.0.1:${c.restorePort}, RPC ${rpc}, retention enforcement and continuous queries off) gets the full backup database by database; each incremental after it is restored beside the database under another name and copied in with SELECT INTO, because a portable restore refuses a database that exists. Continuous queries are recreated from the manifest, the saved ${configName} is copied to ${dir}/saved-config, and the instance is stopped. ${drill ? 'Production is never touched.' : `The running server is not touched until the cut-over.`}`,
+      does: `A new influxd on ${dir} (127.0.0.1:${httpPort}, RPC ${rpc}, retention enforcement and continuous queries off) gets the full backup database by database; each incremental after it is restored beside the database under another name and copied in with SELECT INTO, because a portable restore refuses a database that exists. Continuous queries are recreated from the manifest, the saved ${configName} is copied to ${dir}/saved-config, and the instance is stopped. ${drill ? 'Production is never touched.' : `The running server is not touched until the cut-over.`}`,
       command: [
         `mkdir -p ${d('meta')} ${d('data')} ${d('wal')}`,
         `printf '%s\\n' ${config.map(sh).join(' ')} > ${d('influxdb.conf')}`,
@@ -116,7 +155,7 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       ].join('\n'),
       validate: `${restored('SHOW DATABASES')}   # ${c.databases.length ? c.databases.join(', ') : 'every database of the manifest'} listed`,
       rollback: `kill "$(cat ${d('influxd.pid')})"; rm -rf ${sh(dir)}`,
-      automation: automate('restoreInfluxdbChain', { component: c, targetTime, dir }, 'long'),
+      automation: automate('restoreInfluxdbChain', { component: c, targetTime, dir, ...scratchPorts }, 'long', writes),
     };
     const validate = {
       id: 'validate',
@@ -124,11 +163,11 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
       does: `Databases, retention policies, continuous queries, series and field values per measurement against the manifest of the chain's last backup (counted just before it was taken): fewer is a failure; more is reported (points written during the backup, or deleted after the full one). Users are not in portable backups: the result lists them.`,
       command: [
         `influxd -config ${d('influxdb.conf')} >> ${d('influxd.log')} 2>&1 & echo $! > ${d('influxd.pid')}`,
-        `jq -r '.details.databases[].name' ${manifestOf('<LAST>')} | while read -r db; do influx -host 127.0.0.1 -port ${c.restorePort} -database "$db" -execute 'SHOW SERIES EXACT CARDINALITY'; influx -host 127.0.0.1 -port ${c.restorePort} -database "$db" -execute 'SELECT count(*) FROM /.*/'; done   # per retention policy: FROM "<RP>"./.*/`,
+        `jq -r '.details.databases[].name' ${manifestOf('<LAST>')} | while read -r db; do influx -host 127.0.0.1 -port ${httpPort} -database "$db" -execute 'SHOW SERIES EXACT CARDINALITY'; influx -host 127.0.0.1 -port ${httpPort} -database "$db" -execute 'SELECT count(*) FROM /.*/'; done   # per retention policy: FROM "<RP>"./.*/`,
         `kill "$(cat ${d('influxd.pid')})"`,
       ].join('\n'),
       validate: `jq '.details.databases[] | {name, series, values}' ${manifestOf('<LAST>')}   # the counts above are at least these`,
-      automation: automate('validateInfluxdbRestore', { component: c, dir }, 'long'),
+      automation: automate('validateInfluxdbRestore', { component: c, dir, ...scratchPorts }, 'long', writes),
     };
 
     if (drill)
@@ -140,18 +179,10 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
           does: `A drill leaves ${c.configFile} alone: it only checks that the copy in the backup matches.`,
           command: `diff ${backup}/config/${sh(configName)} ${sh(c.configFile)}`,
           validate: `diff -q ${backup}/config/${sh(configName)} ${sh(c.configFile)} && echo same   # same, or differences you can explain`,
-          automation: automate('compareInfluxdbConfig', { component: c, targetTime }),
+          automation: automate('compareInfluxdbConfig', { component: c, targetTime }, 'short', []),
         },
         restore,
         validate,
-        {
-          id: 'tear-down',
-          title: 'Remove the scratch instance',
-          does: `Stops the drill's influxd, if it still runs, and deletes ${dir}.`,
-          command: `kill "$(cat ${d('influxd.pid')})" 2>/dev/null; rm -rf ${sh(dir)}`,
-          validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
-          automation: automate('removeInfluxdbRestore', { component: c, dir }),
-        },
       ];
 
     const data = c.dataDir.replace(/\/+$/, '');

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { resource } from '../drill-guard';
 import {
+  automate,
   dataComponentSchema,
   secretEnv,
   sh,
@@ -84,6 +86,16 @@ export interface MysqlRestoreInput {
 export const restoreWorkRootOf = (c: Pick<MysqlComponent, 'workDir' | 'backupDir'>) =>
   c.workDir ?? `${c.backupDir.replace(/\/+$/, '')}/.restore-work`;
 
+/** Where each mode restores to: a drill beside production on a free port, a recovery into restoreDataDir. */
+export function restoreTargetOf(c: MysqlComponent, mode: 'recover' | 'drill', drillSuffix: string) {
+  return mode === 'drill'
+    ? { dataDir: `${c.dataDir}${drillSuffix}`, port: 0, binlog: false }
+    : { dataDir: c.restoreDataDir ?? `${c.dataDir}-restored`, port: c.restorePort ?? c.port + 1, binlog: true };
+}
+
+/** `<dataDir>.run`: the restored server's socket, pid file, error log and state (activities/mysql/server.ts). */
+const runDirOf = (dataDir: string) => `${dataDir.replace(/\/+$/, '')}.run`;
+
 /** `2026-03-01 02:30:00`: a target time as mysqlbinlog --stop-datetime reads it (with TZ=UTC); placeholders as given. */
 export function stopDatetimeOf(targetTime: string): string {
   const time = new Date(targetTime);
@@ -100,6 +112,38 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
   defaultEstimate: '2h',
   schema,
   backups: { take: 'backupMysql', archiveLogs: 'archiveMysqlBinlogs', verifyByRestore: 'verifyMysqlRestore' },
+  productionResources(c) {
+    const recovery = restoreTargetOf(c, 'recover', '');
+    return [
+      resource.dir(c.dataDir),
+      resource.tcp(c.host, c.port),
+      // What a recovery writes: its data dir, the restored server's run dir and port, its work dir.
+      resource.dir(recovery.dataDir),
+      resource.dir(runDirOf(recovery.dataDir)),
+      resource.tcp('127.0.0.1', recovery.port),
+      resource.dir(`${restoreWorkRootOf(c)}/recover`),
+    ];
+  },
+  teardown(c, { targetTime, drillSuffix }): RunbookStep[] {
+    const restore = restoreTargetOf(c, 'drill', drillSuffix);
+    const input: MysqlRestoreInput = { component: c, mode: 'drill', targetTime, restore };
+    const run = runDirOf(restore.dataDir);
+    const work = `${restoreWorkRootOf(c)}/drill`;
+    return [
+      {
+        id: 'teardown',
+        title: `Stop the scratch MariaDB on ${restore.dataDir} and remove it`,
+        does: `Stops the drill's scratch server, if one runs on ${restore.dataDir} (only the mariadbd whose command line names --datadir=${restore.dataDir}: a stale pid file never stops another), then removes ${restore.dataDir}, ${run} and the prepared copy in ${work}.`,
+        command: `pid="$(cat ${sh(`${run}/mysqld.pid`)} 2>/dev/null)" && grep -qzxF -- ${sh(`--datadir=${restore.dataDir}`)} "/proc/$pid/cmdline" && kill "$pid" && while kill -0 "$pid" 2>/dev/null; do sleep 1; done; rm -rf ${sh(restore.dataDir)} ${sh(run)} ${sh(work)}`,
+        validate: `ls -d ${sh(restore.dataDir)} ${sh(run)} ${sh(work)}   # No such file or directory, for each`,
+        automation: automate('tearDownMysqlDrill', input as unknown as Record<string, unknown>, 'long', [
+          resource.dir(restore.dataDir),
+          resource.dir(run),
+          resource.dir(work),
+        ]),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }) {
     // The password through the client's environment (MYSQL_PWD), never on a command line `ps` shows.
     const pwd = c.passwordEnv
@@ -108,18 +152,18 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         ? `MYSQL_PWD="$(cat ${sh(c.passwordFile)})" `
         : '';
     const work = `${restoreWorkRootOf(c)}/${mode}`;
-    const restore: MysqlRestoreInput['restore'] =
-      mode === 'drill'
-        ? { dataDir: `${c.dataDir}${drillSuffix}`, port: 0, binlog: false }
-        : { dataDir: c.restoreDataDir ?? `${c.dataDir}-restored`, port: c.restorePort ?? c.port + 1, binlog: true };
+    const restore = restoreTargetOf(c, mode, drillSuffix);
     const input: MysqlRestoreInput = { component: c, mode, targetTime, restore };
-    const run = `${restore.dataDir}.run`;
+    const run = runDirOf(restore.dataDir);
     const client = `${pwd}mariadb --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}`;
-    const automation = (activity: AutomationActivity) => ({
-      activity,
-      input: input as unknown as Record<string, unknown>,
-      profile: 'long' as const,
-    });
+    // Drills: what each step writes (a scratch port of 0 is none: the drill's server takes a free one).
+    const drillWrites = {
+      work: [resource.dir(work)],
+      server: [resource.dir(restore.dataDir), resource.dir(run)],
+      marker: [resource.dir(run)],
+    };
+    const automation = (activity: AutomationActivity, writes: string[]) =>
+      automate(activity, input as unknown as Record<string, unknown>, 'long', mode === 'drill' ? writes : undefined);
     const bd = sh(c.backupDir);
     const steps: RunbookStep[] = [
       {
@@ -128,7 +172,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         does: `Find the newest full backup taken before ${targetTime} and every incremental after it, in order, then the binlog archives up to the target; check every file against its manifest. A missing link or a damaged file stops the restore before anything is touched.`,
         command: `ls -1 ${bd}; grep -H _lsn ${bd}/*/data/xtrabackup_checkpoints`,
         validate: `grep -H -e '"type"' -e '"base"' -e '"recoveryPoint"' ${bd}/*/manifest.json   # each incremental's base is the link before it`,
-        automation: automation('planMysqlRestore'),
+        automation: automation('planMysqlRestore', drillWrites.work),
       },
       {
         id: 'prepare',
@@ -140,7 +184,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
           `cp -a ${bd}/<INCREMENTAL>/data ${sh(`${work}/incremental`)} && mariadb-backup --no-defaults --prepare --target-dir=${sh(`${work}/prepared`)} --incremental-dir=${sh(`${work}/incremental`)} && rm -rf ${sh(`${work}/incremental`)}   # once per incremental, oldest first`,
         ].join('\n'),
         validate: `grep backup_type ${sh(`${work}/prepared`)}/xtrabackup_checkpoints   # log-applied`,
-        automation: automation('prepareMysqlChain'),
+        automation: automation('prepareMysqlChain', drillWrites.work),
       },
       {
         id: 'copy-back',
@@ -155,8 +199,11 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
           `TZ=UTC mariadbd --defaults-file=${sh(`${run}/backup-my.cnf`)} --datadir=${sh(restore.dataDir)} --port=${restore.port || '<FREE-PORT>'} --bind-address=127.0.0.1 --socket=${sh(`${run}/mysqld.sock`)} --pid-file=${sh(`${run}/mysqld.pid`)} --log-error=${sh(`${run}/error.log`)} --default-time-zone=+00:00 --user=root${restore.binlog ? ` --log-bin=${sh(`${restore.dataDir}/mysql-bin`)} --server-id=1 --binlog-format=ROW` : ''} &`,
         ].join('\n'),
         validate: `${client} -e 'SELECT @@datadir, @@port'`,
-        rollback: `kill "$(cat ${sh(`${run}/mysqld.pid`)})"   # stop the restored server\nrm -rf ${sh(restore.dataDir)} ${sh(run)}`,
-        automation: automation('startRestoredMysql'),
+        rollback:
+          mode === 'drill'
+            ? `# the drill's teardown stops the scratch server and removes ${restore.dataDir} once the drill is over`
+            : `kill "$(cat ${sh(`${run}/mysqld.pid`)})"   # stop the restored server\nrm -rf ${sh(restore.dataDir)} ${sh(run)}`,
+        automation: automation('startRestoredMysql', drillWrites.server),
       },
     ];
     if (c.binlogDir !== undefined || c.backup?.schedules.some((s) => s.type === 'log'))
@@ -166,7 +213,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         does: 'Starts at the binlog position recorded with the last backup of the chain and stops before the first event at or after the target time (binlog times have a resolution of one second).',
         command: `TZ=UTC mysqlbinlog --start-position=<POSITION>${targetTime === 'latest' ? '' : ` --stop-datetime=${sh(stopDatetimeOf(targetTime))}`} ${bd}/<LOG-ARCHIVE>/binlogs/<FIRST-BINLOG> ${bd}/<LOG-ARCHIVE>/binlogs/<LATER-BINLOGS…> | ${client} --binary-mode`,
         validate: `${client} -e 'SELECT NOW(), @@gtid_current_pos'`,
-        automation: automation('replayMysqlBinlogs'),
+        automation: automation('replayMysqlBinlogs', drillWrites.server),
       });
     steps.push({
       id: 'validate',
@@ -174,17 +221,9 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
       does: 'Every table the backup recorded exists and is readable; its row count and checksum equal the backup’s when no binlog was replayed, and are reported when one was.',
       command: `${pwd}mariadb-check --all-databases --socket=${sh(`${run}/mysqld.sock`)} --user=${sh(c.user)}\n${client} -e 'CHECKSUM TABLE <db>.<table>, …'`,
       validate: `${client} -e 'SELECT table_schema, COUNT(*) FROM information_schema.tables GROUP BY table_schema'   # no errors above; checksums equal the manifest's`,
-      automation: automation('validateMysqlRestore'),
+      automation: automation('validateMysqlRestore', drillWrites.marker),
     });
-    if (mode === 'drill')
-      steps.push({
-        id: 'teardown',
-        title: 'Stop the scratch server and remove the drill copy',
-        does: `The drill leaves nothing behind: the scratch server stops, ${restore.dataDir} and the prepared copy are removed.`,
-        command: `kill "$(cat ${sh(`${run}/mysqld.pid`)})"\nrm -rf ${sh(restore.dataDir)} ${sh(run)} ${sh(work)}`,
-        automation: automation('tearDownMysqlDrill'),
-      });
-    else
+    if (mode === 'recover')
       steps.push({
         id: 'cutover',
         title: 'Cut over to the restored server',
@@ -199,7 +238,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
             `chown -R mysql:mysql ${sh(c.dataDir)} && systemctl start ${sh(c.service)}`,
           ].join('\n'),
         validate: `${pwd}mariadb --host=${sh(c.host)} --port=${c.port} --user=${sh(c.user)} -e 'SELECT @@datadir'`,
-        ...(c.cutover ? { automation: automation('cutOverMysql') } : {}),
+        ...(c.cutover ? { automation: automation('cutOverMysql', []) } : {}),
       });
     return steps;
   },

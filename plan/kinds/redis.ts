@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resource } from '../drill-guard';
 import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('redis', {
@@ -36,6 +37,9 @@ export const schema = dataComponentSchema('redis', {
 
 export type RedisComponent = z.infer<typeof schema>;
 
+/** Where a drill loads the snapshot: /tmp/<id><drillSuffix> (a scratch server on a free port). */
+export const drillDirOf = (c: Pick<RedisComponent, 'id'>, drillSuffix: string) => `/tmp/${c.id}${drillSuffix}`;
+
 /** Redis: RDB snapshots (BGSAVE) restored into a fresh server. */
 export const redisKind: KindDefinition<RedisComponent> = {
   kind: 'redis',
@@ -45,6 +49,27 @@ export const redisKind: KindDefinition<RedisComponent> = {
   defaultEstimate: '15m',
   schema,
   backups: { take: 'backupRedis', verifyByRestore: 'verifyRedisRestore' },
+  productionResources: (c) => [
+    resource.dir(c.dataDir),
+    resource.tcp(c.host, c.port),
+    // Where a recovery loads the snapshot.
+    resource.dir(c.restoreDir ?? `${c.dataDir}-restored`),
+    resource.tcp('127.0.0.1', c.restorePort ?? c.port + 1),
+  ],
+  teardown(c, { drillSuffix }): RunbookStep[] {
+    const dir = drillDirOf(c, drillSuffix);
+    const pid = sh(`${dir}/redis.pid`);
+    return [
+      {
+        id: 'tear-down',
+        title: `Stop the scratch redis-server in ${dir} and remove it`,
+        does: `Stops the drill's scratch server, if one still runs from ${dir} (only the process whose command line names --dir ${dir}: a stale pid file never stops another), without saving, then deletes ${dir}.`,
+        command: `pid="$(cat ${pid} 2>/dev/null)" && grep -qzxF ${sh(dir)} "/proc/$pid/cmdline" && kill -9 "$pid"; rm -rf ${sh(dir)}`,
+        validate: `test ! -e ${sh(dir)} && echo removed   # removed`,
+        automation: automate('tearDownRedisDrill', { component: c, drillSuffix }, 'short', [resource.dir(dir)]),
+      },
+    ];
+  },
   steps(c, { mode, targetTime, drillSuffix }): RunbookStep[] {
     const auth = c.passwordEnv ? `REDISCLI_AUTH="$${c.passwordEnv}" ` : '';
     const cli = `${auth}redis-cli -h ${sh(c.host)} -p ${c.port}`;
@@ -60,32 +85,30 @@ export const redisKind: KindDefinition<RedisComponent> = {
     };
 
     if (mode === 'drill') {
-      const port = c.port + 1;
-      const dir = `/tmp/${c.id}${drillSuffix}`;
-      const scratch = `redis-cli -h 127.0.0.1 -p ${port}`;
-      const teardown = `${scratch} shutdown nosave; rm -rf ${sh(dir)}`;
+      const dir = drillDirOf(c, drillSuffix);
+      const scratch = `redis-cli -h 127.0.0.1 -p <FREE-PORT>`;
       return [
-        choose,
+        { ...choose, automation: automate('chooseRedisSnapshot', input, 'short', []) },
         {
           id: 'start-scratch',
-          title: `Load the snapshot into a scratch server on port ${port}`,
-          does: `A drill never touches ${c.service}: a scratch redis-server loads the snapshot from ${dir}, with persistence off and no password.`,
+          title: 'Load the snapshot into a scratch server on a free port',
+          does: `A drill never touches ${c.service}, nor port ${c.restorePort ?? c.port + 1} where a recovery loads: a scratch redis-server loads the snapshot from ${dir}, on a free port of 127.0.0.1, with persistence off.`,
           command: [
             `mkdir -p ${sh(dir)}`,
             `cp ${snapshot} ${sh(`${dir}/${c.rdbFile}`)}`,
-            `redis-server --port ${port} --bind 127.0.0.1 --dir ${sh(dir)} --dbfilename ${sh(c.rdbFile)} --appendonly no --save '' --daemonize yes --logfile ${sh(`${dir}/redis.log`)}`,
+            `redis-server --port <FREE-PORT> --bind 127.0.0.1 --dir ${sh(dir)} --dbfilename ${sh(c.rdbFile)} --appendonly no --save '' --set-proc-title no --daemonize yes --pidfile ${sh(`${dir}/redis.pid`)} --logfile ${sh(`${dir}/redis.log`)}`,
           ].join('\n'),
           validate: `${scratch} INFO persistence   # loading:0; ${dir}/redis.log says "DB loaded from disk"`,
-          rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+          rollback: `${scratch} shutdown nosave; rm -rf ${sh(dir)}   # the drill's teardown does it once the drill is over`,
           automation: { coveredBy: 'validate' },
         },
         {
           id: 'validate',
           title: 'Count the keys and read a few',
-          does: `The key count is close to the one of production at snapshot time; a few known keys read back. The engine does the drill in this one step: it loads the snapshot into ${dir} on port ${port} (another free port when that one is taken) with a one-time password, compares the key counts and the sampled keys with the snapshot's manifest, then stops the scratch server and removes ${dir}.`,
+          does: `The key count is close to the one of production at snapshot time; a few known keys read back. The engine does the drill in this one step: it loads the snapshot into ${dir} on a free port with a one-time password, compares the key counts and the sampled keys with the snapshot's manifest, then stops the scratch server and removes ${dir}.`,
           command: `${scratch} DBSIZE\n${scratch} INFO keyspace`,
           validate: `${cli} DBSIZE   # production's count now: the drill's is close, give or take what changed since the snapshot`,
-          automation: automate('drillRedisRestore', { ...input, drillSuffix }, 'long'),
+          automation: automate('drillRedisRestore', { ...input, drillSuffix }, 'long', [resource.dir(dir)]),
         },
       ];
     }
