@@ -102,7 +102,9 @@ export function createBackupActivities(aws: AwsClients) {
 
     /**
      * Deletes backups older than the retention, locally and offsite, except the links and logs a
-     * restore to any moment inside the retention still needs.
+     * restore to any moment inside the retention still needs. Each place is planned from what it
+     * holds: a backup kept only offsite (its local copy gone) expires there too, and a chain the
+     * offsite copy needs is kept there whatever the local directory holds.
      */
     applyBackupRetention: async ({ component, now }: { component: BackedUpComponent; now: string }) => {
       const retention = component.backup?.retention;
@@ -111,13 +113,38 @@ export function createBackupActivities(aws: AwsClients) {
       const store = storeOf(component);
       const plan = retentionPlan(await store.list(), new Date(now), retentionMs);
       const location = offsiteOf(component);
+      // Listed before anything is deleted, so both plans are made from what was there.
+      const s3 = location && aws.s3(location.region);
+      const offsitePlan =
+        location && s3 ? retentionPlan(await listOffsite(s3, location), new Date(now), retentionMs) : undefined;
+      if (location && s3 && offsitePlan)
+        for (const manifest of offsitePlan.remove) {
+          heartbeat();
+          await removeOffsite(s3, location, manifest);
+          log.info('Offsite backup past its retention removed', {
+            component: component.id,
+            backupId: manifest.id,
+            location: `s3://${location.bucket}/${location.prefix}/`,
+          });
+        }
       for (const manifest of plan.remove) {
         heartbeat();
-        if (location) await removeOffsite(aws.s3(location.region), location, manifest);
         await store.remove(manifest.id);
         log.info('Backup past its retention removed', { component: component.id, backupId: manifest.id });
       }
-      return { removed: plan.remove.map((m) => m.id), keptExpired: plan.keptExpired };
+      return {
+        removed: plan.remove.map((m) => m.id),
+        keptExpired: plan.keptExpired,
+        ...(location && offsitePlan
+          ? {
+              offsite: {
+                location: `s3://${location.bucket}/${location.prefix}/`,
+                removed: offsitePlan.remove.map((m) => m.id),
+                keptExpired: offsitePlan.keptExpired,
+              },
+            }
+          : {}),
+      };
     },
 
     /**

@@ -133,10 +133,16 @@ describe('backup store and offsite copies (moto)', () => {
       (await store.list()).map((m) => m.id),
       ['2026-11-20T110000Z-snapshot', newest],
     );
+    // Offsite retention is planned from what is offsite: the 11:00 snapshot was never copied there,
+    // so the offsite copy still needs the 10:00 one to restore the oldest point kept.
     const offsite = await listOffsite(aws.s3(), { bucket: 'agama-backups', prefix: 'offsite/agama-ansible' });
     assert.deepEqual(
       offsite.map((m) => m.id),
-      [newest],
+      ['2026-11-20T100000Z-snapshot', newest],
+    );
+    assert.deepEqual(
+      result.offsite?.keptExpired.map((k) => k.id),
+      ['2026-11-20T100000Z-snapshot'],
     );
   });
 

@@ -1,13 +1,14 @@
 /**
  * The postgres kind on a real PostgreSQL (the Debian packages' server, run as the postgres user on
  * a loopback port, with its socket, data and WAL archive in a temp folder): base and log backups,
- * a point-in-time recovery of the component's own data directory after a DROP TABLE, a drill, the
- * verification of backups by a restore, and the failures an operator must be told about.
+ * a point-in-time recovery of the component's own data directory after a DROP TABLE, drills and
+ * their teardown (also of a drill that failed midway), the verification of backups by a restore,
+ * and the failures an operator must be told about.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
   archivingSettings,
   giveToServerUser,
   initCluster,
+  postmasterOf,
   serverDir,
   startServer,
   stopScratchServer,
@@ -26,12 +28,14 @@ import {
 import { backupIdOf, type BackupManifest } from '../backups/manifest';
 import type { AwsClients } from '../activities/aws-clients';
 import { DRILL_SUFFIX, type StepContext } from '../plan/kinds/define';
-import { postgresKind, schema, type PostgresComponent } from '../plan/kinds/postgres';
+import { overlaps } from '../plan/drill-guard';
+import { postgresKind, restorePlanDirOf, schema, type PostgresComponent } from '../plan/kinds/postgres';
 import { isPortFree, freePort } from '../toolchain/net';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { once, onCleanup } from './helpers/cleanup';
 import { testToolchain } from './helpers/servers';
+import { serverProcessesOn } from './helpers/postgres-processes';
 
 const PASSWORD_ENV = 'RECOVERY_TEST_PG_PASSWORD';
 const PASSWORD = `pg-${Math.random().toString(36).slice(2)}-secret`;
@@ -128,10 +132,13 @@ before(async () => {
   sql('create table orders (id int primary key, note text)', 'shop');
 });
 
-/** Runs the automated steps of the runbook in order, as the component workflow does; results by step. */
-async function runSteps(context: StepContext): Promise<Record<string, unknown>> {
+const DRILL: StepContext = { mode: 'drill', targetTime: 'latest', drillSuffix: DRILL_SUFFIX };
+const drillDir = () => `${dataDir}${DRILL_SUFFIX}`;
+
+/** Runs steps' automations in order, as the component workflow does; results by step. */
+async function runAutomations(steps: ReturnType<typeof postgresKind.steps>): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  for (const step of postgresKind.steps(component, context)) {
+  for (const step of steps) {
     assert.ok(step.automation, `${step.id} is automated`);
     if ('coveredBy' in step.automation || 'timer' in step.automation) continue;
     const { activity, input } = step.automation;
@@ -140,6 +147,20 @@ async function runSteps(context: StepContext): Promise<Record<string, unknown>> 
     out[step.id] = await call(run, JSON.parse(JSON.stringify(input)));
   }
   return out;
+}
+
+/** The runbook's automated steps, in order. */
+const runSteps = (context: StepContext, c = component) => runAutomations(postgresKind.steps(c, context));
+
+/** The drill's teardown, as the engine runs it once a drill is over. */
+const runTeardown = (c = component, context = DRILL) => runAutomations(postgresKind.teardown!(c, context));
+
+/** What a drill leaves on the machine: server processes on its data directory, and its directories. */
+function drillLeftovers(c = component) {
+  return {
+    processes: serverProcessesOn(drillDir()),
+    dirs: [drillDir(), `${drillDir()}.restore`, restorePlanDirOf(c, 'drill')].filter((dir) => existsSync(dir)),
+  };
 }
 
 describe('postgres kind on a real PostgreSQL', () => {
@@ -249,8 +270,22 @@ describe('postgres kind on a real PostgreSQL', () => {
     );
   });
 
-  it('drills the latest point the backups hold beside production, then tears the copy down', async () => {
-    const steps = await runSteps({ mode: 'drill', targetTime: 'latest', drillSuffix: DRILL_SUFFIX });
+  it('drills the latest point the backups hold beside production; its teardown removes the copy', async () => {
+    // The drill guard's check: no drill write (runbook or teardown) meets a production resource.
+    const production = postgresKind.productionResources!(component);
+    assert.ok(production.includes(`dir:${dataDir}`) && production.includes(`tcp:127.0.0.1:${port}`));
+    for (const step of [...postgresKind.steps(component, DRILL), ...postgresKind.teardown!(component, DRILL)]) {
+      if (!step.automation || !('activity' in step.automation)) continue;
+      assert.ok(step.automation.writes, `drill step ${step.id} declares what it writes`);
+      for (const written of step.automation.writes)
+        assert.deepEqual(
+          production.filter((p) => overlaps(written, p)),
+          [],
+          `${step.id} writes ${written}`,
+        );
+    }
+
+    const steps = await runSteps(DRILL);
     assert.deepEqual(Object.keys(steps), ['choose-backup', 'validate']);
     const drill = steps.validate as {
       base: string;
@@ -263,24 +298,89 @@ describe('postgres kind on a real PostgreSQL', () => {
     assert.equal(drill.base, full.id);
     assert.deepEqual(drill.logs, [log1.id, log2.id]);
     assert.equal(drill.rows, 9, 'everything up to the last log backup');
-    assert.equal(drill.dataDir, `${dataDir}${DRILL_SUFFIX}`);
-    assert.ok(!existsSync(drill.dataDir) && !existsSync(`${drill.dataDir}.restore`), 'the drill copy is removed');
-    assert.ok(await isPortFree(drill.port), 'the drill server is stopped');
+    assert.equal(drill.dataDir, drillDir());
     assert.equal(ids(), '1,2,3,4,5,6', 'production untouched');
+    assert.equal(serverProcessesOn(drillDir()).length, 1, 'the drill copy runs until the teardown');
+
+    const teardown = (await runTeardown())['remove-drill-copy'] as { stopped: boolean; removed: string[] };
+    assert.equal(teardown.stopped, true);
+    assert.deepEqual(drillLeftovers(), { processes: [], dirs: [] }, 'no server and no directory of the drill left');
+    assert.ok(await isPortFree(drill.port), 'the drill port is free again');
+    const again = (await runTeardown())['remove-drill-copy'] as { stopped: boolean; removed: string[] };
+    assert.deepEqual([again.stopped, again.removed], [false, []], 'a second teardown finds nothing to do');
+    assert.equal(serverProcessesOn(dataDir).length, 1, 'production still runs');
   });
 
   it('drills a time past the last log backup: restores all the backups hold and says it fell short', async () => {
     const past = new Date().toISOString();
+    await call(activities.choosePostgresBackup, { component, targetTime: past, mode: 'drill' });
     const drill = await call(activities.drillPostgresRestore, {
       component,
       targetTime: past,
       drillSuffix: DRILL_SUFFIX,
     });
+    await runTeardown();
     assert.equal(drill.short, true);
     assert.equal(drill.rows, 9);
     assert.equal(drill.recoveryTargetTime, undefined, 'replayed without a target after PostgreSQL refused to open');
     assert.match(drill.note ?? '', /ends before/);
     assert.ok(drill.lastReplayedCommit! < past);
+  });
+
+  it('restores the backups choose-backup verified, even when a backup is taken between the steps', async () => {
+    const chosen = await call(activities.choosePostgresBackup, { component, targetTime: 'latest', mode: 'drill' });
+    assert.deepEqual(chosen.logs, [log1.id, log2.id]);
+    const newer = await call(activities.archivePostgresWal, {
+      component,
+      type: 'log',
+      backupId: backupIdOf('log', new Date()),
+    });
+    await assert.rejects(
+      call(activities.drillPostgresRestore, { component, targetTime: target, drillSuffix: DRILL_SUFFIX }),
+      nonRetryable('NotPlanned', 'latest', 'choose-backup'),
+      'a plan for another time is not used',
+    );
+    const drill = await call(activities.drillPostgresRestore, {
+      component,
+      targetTime: 'latest',
+      drillSuffix: DRILL_SUFFIX,
+    });
+    assert.deepEqual(drill.logs, [log1.id, log2.id], `not ${newer.id}, taken after choose-backup`);
+    // A retry of the step finds the copy restored and running, and validates it again.
+    const retried = await call(activities.drillPostgresRestore, {
+      component,
+      targetTime: 'latest',
+      drillSuffix: DRILL_SUFFIX,
+    });
+    assert.deepEqual([retried.port, retried.rows, retried.logs], [drill.port, drill.rows, drill.logs]);
+
+    await runTeardown();
+    await assert.rejects(
+      call(activities.drillPostgresRestore, { component, targetTime: 'latest', drillSuffix: DRILL_SUFFIX }),
+      nonRetryable('NotPlanned', 'the choose-backup step must run first'),
+    );
+    assert.deepEqual(drillLeftovers(), { processes: [], dirs: [] });
+  });
+
+  it('cleans up a drill that failed after its scratch server started', async () => {
+    // The base backup's manifest names a table the restore cannot have: validation fails, late.
+    const failing = join(root, 'backups-failing-validation');
+    cpSync(backupDir, failing, { recursive: true });
+    const manifestFile = join(failing, full.id, 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as BackupManifest;
+    (manifest.details.tables as unknown[]).push({ database: 'shop', table: 'public.never_there', rows: 1 });
+    writeFileSync(manifestFile, JSON.stringify(manifest));
+    const c = { ...component, backupDir: failing };
+    const context = { ...DRILL, targetTime: target };
+
+    await assert.rejects(runSteps(context, c), nonRetryable('RestoreValidationFailed', 'shop/public.never_there'));
+    assert.ok((await inActivity(() => postmasterOf(drillDir()))) !== undefined, 'the scratch server had started');
+    assert.equal(drillLeftovers(c).processes.length, 1);
+
+    await runTeardown(c, context);
+    assert.deepEqual(drillLeftovers(c), { processes: [], dirs: [] }, 'the failed drill left nothing behind');
+    await runTeardown(c, context);
+    assert.deepEqual(drillLeftovers(c), { processes: [], dirs: [] });
   });
 
   it('verifies a base backup and a log backup by restoring them into a scratch server', async () => {
@@ -300,13 +400,17 @@ describe('postgres kind on a real PostgreSQL', () => {
     const c = { ...component, backupDir: broken };
     await assert.rejects(
       call(activities.choosePostgresBackup, { component: c, targetTime: target }),
-      nonRetryable('BrokenBackupChain', full.id, broken),
+      nonRetryable('BrokenChain', full.id, broken),
+    );
+    await assert.rejects(
+      call(activities.choosePostgresBackup, { component: c, targetTime: target, mode: 'drill' }),
+      nonRetryable('BrokenChain', full.id, broken),
     );
     await assert.rejects(
       call(activities.drillPostgresRestore, { component: c, targetTime: target, drillSuffix: DRILL_SUFFIX }),
-      nonRetryable('BrokenBackupChain', full.id),
+      nonRetryable('NotPlanned', 'choose-backup'),
     );
-    assert.ok(!existsSync(`${dataDir}${DRILL_SUFFIX}`), 'nothing was extracted');
+    assert.ok(!existsSync(drillDir()), 'nothing was extracted');
   });
 
   it('catches a corrupted backup file when verifying', async () => {
@@ -319,11 +423,18 @@ describe('postgres kind on a real PostgreSQL', () => {
     const c = { ...component, backupDir: corrupt };
     await assert.rejects(
       call(activities.verifyPostgresRestore, { component: c, type: 'full', backupId: full.id }),
-      nonRetryable('CorruptBackup', `${full.id}/base.tar.gz`),
+      nonRetryable('BackupCorrupt', `${full.id}/base.tar.gz`),
     );
     await assert.rejects(
       call(activities.choosePostgresBackup, { component: c, targetTime: 'latest' }),
-      nonRetryable('CorruptBackup', `${full.id}/base.tar.gz`),
+      nonRetryable('BackupCorrupt', `${full.id}/base.tar.gz`),
+    );
+    // The log backups' files are checked too.
+    const log = join(corrupt, log1.id, 'wal.tar.gz');
+    await writeFile(log, Buffer.concat([await readFile(log), Buffer.from('rot')]));
+    await assert.rejects(
+      call(activities.choosePostgresBackup, { component: { ...component, backupDir: corrupt }, targetTime: target }),
+      nonRetryable('BackupCorrupt', `${log1.id}/wal.tar.gz`),
     );
   });
 
@@ -342,6 +453,30 @@ describe('postgres kind on a real PostgreSQL', () => {
     );
   });
 
+  it('takes log backups again after a new base backup, whatever the archive lost before it', async () => {
+    // What the WalGap message advises: a new base backup, newer than the last log backup.
+    const base = await call(activities.backupPostgres, {
+      component,
+      type: 'full',
+      backupId: backupIdOf('full', new Date()),
+    });
+    sql("insert into orders select g, 'after the new base backup' from generate_series(10, 12) g", 'shop');
+    await sleep(1_100);
+    const log = await call(activities.archivePostgresWal, {
+      component,
+      type: 'log',
+      backupId: backupIdOf('log', new Date()),
+    });
+    assert.equal((log.details as { baseBackup: string }).baseBackup, base.id);
+    const verified = await call(activities.verifyPostgresRestore, { component, type: 'log', backupId: log.id });
+    assert.equal(verified.base, base.id);
+    assert.deepEqual(verified.logs, [log.id]);
+    assert.ok(
+      verified.changedSinceBackup.some((t) => t.table === 'shop/public.orders' && t.rows === t.atBackup + 3),
+      'the rows written after the base backup are replayed from the log backup',
+    );
+  });
+
   it('reads the password from the env var the plan names, and never returns it', async () => {
     delete process.env[PASSWORD_ENV];
     try {
@@ -357,6 +492,38 @@ describe('postgres kind on a real PostgreSQL', () => {
     } finally {
       process.env[PASSWORD_ENV] = PASSWORD;
     }
+  });
+
+  it('reads the password from the file the plan names instead, and never returns it', async () => {
+    const passwordFile = join(root, 'agama-pg.password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const c = schema.parse({ ...component, passwordEnv: undefined, passwordFile });
+    const log = await call(activities.archivePostgresWal, {
+      component: c,
+      type: 'log',
+      backupId: backupIdOf('log', new Date()),
+    });
+    assert.equal(log.type, 'log');
+    const validate = postgresKind
+      .steps(c, { mode: 'recover', targetTime: 'latest', drillSuffix: DRILL_SUFFIX })
+      .at(-1)!;
+    assert.ok(validate.command.includes(`PGPASSWORD="$(cat ${passwordFile})" psql`), validate.command);
+    await assert.rejects(
+      call(activities.archivePostgresWal, {
+        component: { ...c, passwordFile: join(root, 'no-such-file') },
+        type: 'log',
+        backupId: backupIdOf('log', NEVER_TAKEN),
+      }),
+      nonRetryable('MissingSecret', join(root, 'no-such-file')),
+    );
+    await assert.rejects(
+      call(activities.archivePostgresWal, {
+        component: { ...c, passwordEnv: PASSWORD_ENV },
+        type: 'log',
+        backupId: backupIdOf('log', NEVER_TAKEN),
+      }),
+      nonRetryable('InvalidConfiguration', 'passwordEnv or passwordFile'),
+    );
     assert.ok(results.length > 10);
     assert.ok(!JSON.stringify(results).includes(PASSWORD), 'no result holds the password');
   });

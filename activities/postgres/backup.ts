@@ -75,6 +75,16 @@ export function walGaps(segments: string[], segmentBytes: number, after?: string
   return missing;
 }
 
+/** The name of the WAL segment holding `lsn` (`16/B374D848`) on `timeline`. */
+export function segmentOf(lsn: string, timeline: number, segmentBytes: number): string {
+  const [high = 0, low = 0] = lsn.split('/').map((part) => parseInt(part, 16));
+  const perLog = 0x1_0000_0000 / segmentBytes;
+  const n = Math.floor((high * 0x1_0000_0000 + low) / segmentBytes);
+  return [timeline, Math.floor(n / perLog), n % perLog]
+    .map((v) => v.toString(16).toUpperCase().padStart(8, '0'))
+    .join('');
+}
+
 const fail = (message: string, type: string) => ApplicationFailure.nonRetryable(message, type);
 
 /** The field of backup_label, e.g. `START WAL LOCATION: 0/700028 (file 000000010000000000000007)`. */
@@ -242,7 +252,20 @@ export function createPostgresBackups(bin: () => string) {
     };
     const names = (await readdir(archiveDir)).filter((n) => HISTORY.test(n) || (SEGMENT.test(n) && wanted(n))).sort();
     const segments = names.filter((n) => WHOLE_SEGMENT.test(n));
-    const gaps = walGaps(segments, switched.segmentBytes, after);
+    // A newer base backup carries the WAL up to its end in pg_wal.tar.gz: restores from it need the
+    // segments after that, nothing before. What the archive lost between the previous log backup
+    // and it (cleaned up, or the gap a new base backup was taken to get past) is no gap here.
+    const baseDetails = base?.details as BaseBackupDetails | undefined;
+    const baseEnd = baseDetails?.endLsn
+      ? segmentOf(baseDetails.endLsn, baseDetails.timeline, switched.segmentBytes)
+      : undefined;
+    const gaps = baseEnd
+      ? walGaps(
+          segments.filter((n) => n > baseEnd),
+          switched.segmentBytes,
+          baseEnd,
+        )
+      : walGaps(segments, switched.segmentBytes, after);
     if (gaps.length > 0)
       throw fail(
         `${c.id}: ${gaps.length} WAL segment(s) are missing from ${archiveDir} (${gaps.slice(0, 5).join(', ')}${gaps.length > 5 ? ', …' : ''}): ` +

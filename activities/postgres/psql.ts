@@ -84,11 +84,3 @@ export async function psql(bin: string, target: PgTarget, database: string, ...s
     .filter((line) => line !== '')
     .map((line) => line.split('\t'));
 }
-
-/** The single value of a one-row, one-column query. */
-export async function scalar(bin: string, target: PgTarget, database: string, sql: string): Promise<string> {
-  const rows = await psql(bin, target, database, sql);
-  const value = rows[0]?.[0];
-  if (value === undefined) throw new PsqlError(`no row from: ${sql}`);
-  return value;
-}

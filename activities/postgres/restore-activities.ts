@@ -3,8 +3,11 @@
  * steps an operator can follow and resume: choose (touches nothing), set aside, restore the base
  * backup and configure the recovery, start and wait for the promotion, validate. Each step reads
  * what the previous one left on disk (`<dataDir>.restore/restore.json`), so a retry or a resume
- * picks up where things stand. A drill, and the verification of a backup, restore into a scratch
- * data directory and port, validate, and tear the scratch server down, in one activity.
+ * picks up where things stand; the backups restored are those choose-backup verified and kept in
+ * its plan.json. A drill restores into a scratch data directory and port and validates it in one
+ * activity; the scratch server runs on until the drill's teardown removes it, which the engine runs
+ * also when the drill failed midway. The verification of a backup restores, validates and tears
+ * its scratch server down in one activity.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
@@ -14,15 +17,15 @@ import { dirname, join } from 'node:path';
 import { LocalBackupStore } from '../../backups/local-store';
 import type { BackupActivityInput } from '../../backups/manifest';
 import { DRILL_SUFFIX } from '../../plan/kinds/define';
-import type { PostgresComponent } from '../../plan/kinds/postgres';
+import { drillDataDirOf, restorePlanDirOf, type PostgresComponent } from '../../plan/kinds/postgres';
 import { freePort, isPortFree } from '../../toolchain/net';
 import { runProcess } from '../process';
 import { postgresComponent, targetOf } from './component';
 import { guarded, serverOf } from './psql';
 import { pgCtlServer, recover, scratchHba, scratchSettings, systemdServer, type RestoredServer } from './recovery';
-import { planRestore, planRestoreOf, type RestorePlan } from './restore-plan';
-import { extractRestore, readRecord, tearDown, workDirOf, type RestoreSite } from './restore';
-import { giveToServerUser, isRunning, serverDir, stopServer } from './server';
+import { loadPlan, planRestore, planRestoreOf, savePlan, type RestoreMode, type RestorePlan } from './restore-plan';
+import { extractRestore, readRecord, tearDown, workDirOf, type RestoreRecord, type RestoreSite } from './restore';
+import { giveToServerUser, isRunning, postmasterOf, serverDir, stopServer } from './server';
 import { outcomeOf, validateRestored, type RestoreOutcome } from './validate';
 
 export interface PostgresRestoreInput {
@@ -34,6 +37,29 @@ export interface PostgresRestoreInput {
 export interface PostgresDrillInput extends PostgresRestoreInput {
   drillSuffix?: string;
 }
+
+export interface PostgresChooseInput extends PostgresRestoreInput {
+  /** Whose plan this is: the recovery's (the default) or the drill's; each has its own plan.json. */
+  mode?: RestoreMode;
+}
+
+/** The drill's scratch data directory; a suffix that would name production's (or a path) is refused. */
+function drillDirOf(c: PostgresComponent, drillSuffix = DRILL_SUFFIX): string {
+  if (!drillSuffix || drillSuffix.includes('/'))
+    throw ApplicationFailure.nonRetryable(
+      `${c.id}: drill suffix "${drillSuffix}" would not name a scratch directory beside ${c.dataDir}`,
+      'InvalidDrillSuffix',
+    );
+  return drillDataDirOf(c, drillSuffix);
+}
+
+/** Whether a restore record is of `plan`: the same base, logs and target. */
+const restores = (record: RestoreRecord, plan: RestorePlan) =>
+  record.base === plan.base.id &&
+  record.targetTime === plan.targetTime &&
+  JSON.stringify(record.logs) === JSON.stringify(plan.logs.map((l) => l.id));
+
+const isNonEmptyDir = async (dir: string) => existsSync(dir) && (await readdir(dir)).length > 0;
 
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_DIR = 90;
@@ -66,7 +92,17 @@ export function createPostgresRestores(bin: () => string) {
     return wasRunning;
   }
 
-  /** Restores `plan` into a scratch site, validates it, and always tears the scratch server down. */
+  /** The scratch server of a site: its superuser over the socket in the work directory. */
+  const scratchTarget = (c: PostgresComponent, site: RestoreSite) => ({
+    host: workDirOf(site.dataDir),
+    port: site.port,
+    user: c.user,
+  });
+
+  /**
+   * Restores `plan` into a scratch site, starts it and validates it. The scratch server is left
+   * running: the caller tears it down (a verification at once, a drill in its teardown).
+   */
   async function scratchRestore(c: PostgresComponent, plan: RestorePlan, site: RestoreSite): Promise<RestoreOutcome> {
     const work = workDirOf(site.dataDir);
     if (work.length > MAX_SOCKET_DIR)
@@ -74,28 +110,31 @@ export function createPostgresRestores(bin: () => string) {
         `${c.id}: ${work} is too long a path for the scratch server's socket (at most ${MAX_SOCKET_DIR} characters)`,
         'ScratchPathTooLong',
       );
-    try {
-      const record = await extractRestore(c, bin(), plan, site);
-      await writeFile(join(work, 'pg_hba.conf'), scratchHba(c.user));
-      await writeFile(join(work, 'pg_ident.conf'), '');
-      await giveToServerUser(work);
-      const target = { host: work, port: site.port, user: c.user };
-      const server = pgCtlServer(bin(), site.dataDir, target, scratchSettings(site.dataDir, site.port));
-      const promoted = await recover(c, bin(), record, server, { resetSettings: false });
-      return outcomeOf(promoted, await validateRestored(c, bin(), target, plan.base));
-    } finally {
-      await tearDown(bin(), site.dataDir);
-    }
+    const record = await extractRestore(c, bin(), plan, site);
+    await writeFile(join(work, 'pg_hba.conf'), scratchHba(c.user));
+    await writeFile(join(work, 'pg_ident.conf'), '');
+    await giveToServerUser(work);
+    const target = scratchTarget(c, site);
+    const server = pgCtlServer(bin(), site.dataDir, target, scratchSettings(site.dataDir, site.port));
+    const promoted = await recover(c, bin(), record, server, { resetSettings: false });
+    return outcomeOf(promoted, await validateRestored(c, bin(), target, plan.base));
   }
 
   return {
     /**
      * Picks the base backup and log backups that restore the target time and checks every file
-     * against its manifest. Touches nothing: a broken chain or a corrupt file fails here.
+     * against its manifest; writes only the mode's plan.json, which the next steps restore. A
+     * broken chain or a corrupt file fails here, before anything is touched.
      */
-    choosePostgresBackup: guarded('choosePostgresBackup', async (input: PostgresRestoreInput) => {
+    choosePostgresBackup: guarded('choosePostgresBackup', async (input: PostgresChooseInput) => {
       const c = postgresComponent(input.component);
+      if (input.mode !== undefined && input.mode !== 'recover' && input.mode !== 'drill')
+        throw ApplicationFailure.nonRetryable(
+          `${c.id}: mode must be recover or drill, not ${String(input.mode)}`,
+          'InvalidRestoreInput',
+        );
       const plan = await planRestore(c, targetOf(c, input.targetTime));
+      await savePlan(c, input.mode ?? 'recover', plan);
       return {
         base: plan.base.id,
         baseRecoveryPoint: plan.base.recoveryPoint,
@@ -103,7 +142,7 @@ export function createPostgresRestores(bin: () => string) {
         targetTime: plan.targetTime,
         reaches: plan.reaches,
         short: plan.short,
-        filesVerified: [plan.base, ...plan.logs].reduce((n, b) => n + b.files.length, 0),
+        filesVerified: plan.filesVerified,
       };
     }),
 
@@ -135,14 +174,14 @@ export function createPostgresRestores(bin: () => string) {
     }),
 
     /**
-     * Extracts the chosen base backup into the (empty) data directory, the WAL of the log backups
-     * beside it, WAL segments never archived from the set-aside directory, and writes the recovery
-     * settings (restore_command, recovery_target_time, promote) and recovery.signal. The files were
-     * checked by choose-backup; gzip and PostgreSQL's WAL checksums catch damage since.
+     * Extracts the base backup choose-backup chose into the (empty) data directory, the WAL of its
+     * log backups beside it, WAL segments never archived from the set-aside directory, and writes
+     * the recovery settings (restore_command, recovery_target_time, promote) and recovery.signal.
+     * The files were checked by choose-backup; gzip and PostgreSQL's WAL checksums catch damage since.
      */
     restorePostgresBase: guarded('restorePostgresBase', async (input: PostgresRestoreInput) => {
       const c = postgresComponent(input.component);
-      const plan = await planRestore(c, targetOf(c, input.targetTime), { verify: false });
+      const plan = await loadPlan(c, 'recover', input.targetTime);
       const aside = asideOf(c);
       const record = await extractRestore(
         c,
@@ -195,18 +234,57 @@ export function createPostgresRestores(bin: () => string) {
     ),
 
     /**
-     * A drill: restores the target time into `<dataDir><drillSuffix>` beside production, on port
-     * + 1 (or a free port when that one is taken), validates it, and tears it down.
+     * A drill: restores the backups choose-backup picked into `<dataDir><drillSuffix>` beside
+     * production, on port + 1 (or a free port when that one is taken), and validates it. The
+     * scratch server runs on until tearDownPostgresDrill; a retry finds it running and validates again.
      */
     drillPostgresRestore: guarded(
       'drillPostgresRestore',
       async (input: PostgresDrillInput): Promise<RestoreOutcome & { dataDir: string; port: number }> => {
         const c = postgresComponent(input.component);
-        const plan = await planRestore(c, targetOf(c, input.targetTime));
-        const dataDir = `${c.dataDir}${input.drillSuffix ?? DRILL_SUFFIX}`;
-        await tearDown(bin(), dataDir); // a drill an earlier attempt left running
+        const dataDir = drillDirOf(c, input.drillSuffix);
+        const plan = await loadPlan(c, 'drill', input.targetTime);
+        const earlier = await readRecord(dataDir);
+        if (
+          earlier?.mode === 'drill' &&
+          earlier.state === 'promoted' &&
+          restores(earlier, plan) &&
+          (await postmasterOf(dataDir)) !== undefined
+        ) {
+          const site: RestoreSite = { mode: 'drill', dataDir, port: earlier.port };
+          const validation = await validateRestored(c, bin(), scratchTarget(c, site), plan.base);
+          return { ...outcomeOf(earlier, validation), dataDir, port: earlier.port };
+        }
+        await tearDown(dataDir); // what an earlier attempt, or an earlier drill, left
         const port = (await isPortFree(c.port + 1)) ? c.port + 1 : await freePort();
         return { ...(await scratchRestore(c, plan, { mode: 'drill', dataDir, port })), dataDir, port };
+      },
+    ),
+
+    /**
+     * The drill's teardown: stops the scratch server on the drill's data directory (only a server
+     * of that directory, never production's) and removes the directory, its work directory and the
+     * drill's plan. Succeeds when nothing is there; refuses a directory the engine did not restore.
+     */
+    tearDownPostgresDrill: guarded(
+      'tearDownPostgresDrill',
+      async (input: { component: unknown; drillSuffix?: string }) => {
+        const c = postgresComponent(input.component);
+        const dataDir = drillDirOf(c, input.drillSuffix);
+        const record = await readRecord(dataDir);
+        if (record?.mode === 'recover' || (!record && (await isNonEmptyDir(dataDir))))
+          throw ApplicationFailure.nonRetryable(
+            `${c.id}: ${dataDir} is not a drill restore of Recovery Engine's (${workDirOf(dataDir)}/restore.json ${record ? 'is a recovery' : 'is missing'}): it is left alone; remove it by hand if it is a leftover`,
+            'NotADrillRestore',
+          );
+        const done = record ? await tearDown(dataDir) : { stopped: false, removed: [] as string[] };
+        // What a drill stopped before its record was written, and the drill's plan.
+        for (const dir of [dataDir, workDirOf(dataDir), restorePlanDirOf(c, 'drill')])
+          if (existsSync(dir)) {
+            await rm(dir, { recursive: true, force: true });
+            done.removed.push(dir);
+          }
+        return { dataDir, ...done };
       },
     ),
 
@@ -228,6 +306,7 @@ export function createPostgresRestores(bin: () => string) {
           const outcome = await scratchRestore(c, plan, { mode: 'verify', dataDir: join(scratch, 'data'), port });
           return { backupId: input.backupId, ...outcome };
         } finally {
+          await tearDown(join(scratch, 'data'));
           await rm(scratch, { recursive: true, force: true });
         }
       },

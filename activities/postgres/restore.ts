@@ -10,10 +10,12 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { LocalBackupStore } from '../../backups/local-store';
 import { sh } from '../../plan/kinds/define';
-import type { PostgresComponent } from '../../plan/kinds/postgres';
+import { restoreWorkDirOf, type PostgresComponent } from '../../plan/kinds/postgres';
+import { heartbeatWhile } from '../heartbeat';
+import { readJson, writeJsonAtomic } from '../json-file';
 import { runProcess } from '../process';
 import type { RestorePlan } from './restore-plan';
-import { appendSettings, giveToServerUser, serverDir, stopScratchServer, stopServer } from './server';
+import { appendSettings, giveToServerUser, serverDir, stopPostmasterOf, stopServer } from './server';
 
 /** Where a restore happens, and what kind of restore it is. */
 export interface RestoreSite {
@@ -41,7 +43,7 @@ export interface RestoreRecord {
 }
 
 /** `<dataDir>.restore`: WAL copies, the record, the server log and (scratch servers) the socket. */
-export const workDirOf = (dataDir: string) => `${dataDir}.restore`;
+export const workDirOf = restoreWorkDirOf;
 export const walDirOf = (dataDir: string) => join(workDirOf(dataDir), 'wal');
 export const logFileOf = (dataDir: string) => join(workDirOf(dataDir), 'server.log');
 const recordFile = (dataDir: string) => join(workDirOf(dataDir), 'restore.json');
@@ -49,14 +51,10 @@ const recordFile = (dataDir: string) => join(workDirOf(dataDir), 'restore.json')
 /** The marker before the recovery settings in postgresql.auto.conf. */
 const SETTINGS_MARK = '# recovery-engine: recovery settings, reset after promotion';
 
-export async function readRecord(dataDir: string): Promise<RestoreRecord | undefined> {
-  const file = recordFile(dataDir);
-  return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as RestoreRecord) : undefined;
-}
+export const readRecord = (dataDir: string) => readJson<RestoreRecord>(recordFile(dataDir));
 
-export async function writeRecord(record: RestoreRecord): Promise<void> {
-  await writeFile(recordFile(record.dataDir), `${JSON.stringify(record, null, 2)}\n`);
-}
+/** Atomically: a worker killed mid-write leaves the previous record, never half of one. */
+export const writeRecord = (record: RestoreRecord) => writeJsonAtomic(recordFile(record.dataDir), record);
 
 async function run(program: string, args: string[], what: string): Promise<void> {
   const result = await runProcess(program, args, { details: () => ({ step: what }) });
@@ -167,9 +165,12 @@ export async function extractRestore(
     short: plan.short,
     state: 'extracting',
   };
-  await rm(workDirOf(dataDir), { recursive: true, force: true });
-  // Private: a scratch server's socket, which trusts its superuser, lives there.
+  // Private: a scratch server's socket, which trusts its superuser, lives there. An earlier
+  // attempt's files go, but its record stays until this one replaces it: while the data directory
+  // holds anything, a record says whose it is.
   await serverDir(workDirOf(dataDir));
+  for (const entry of await readdir(workDirOf(dataDir)))
+    if (entry !== 'restore.json') await rm(join(workDirOf(dataDir), entry), { recursive: true, force: true });
   await mkdir(walDirOf(dataDir));
   await writeRecord(record);
   // Emptied, not removed: the data directory may be a mount point.
@@ -227,13 +228,15 @@ export async function dropRecoveryTarget(dataDir: string): Promise<void> {
 }
 
 /**
- * Stops a scratch server and removes its data and work directories (only a scratch restore's:
- * restore.json says so), also when the activity is cancelled.
+ * Stops a scratch server (only a server of `dataDir`: postmasterOf checks) and removes its data
+ * and work directories, when restore.json says they are a scratch restore's. Work directory last:
+ * its record is what marks the data directory as the engine's, so a crash midway can resume.
  */
-export async function tearDown(bin: string, dataDir: string): Promise<void> {
+export async function tearDown(dataDir: string): Promise<{ stopped: boolean; removed: string[] }> {
   const record = await readRecord(dataDir);
-  if (!record || record.mode === 'recover') return;
-  await stopScratchServer(bin, dataDir);
-  await rm(dataDir, { recursive: true, force: true });
-  await rm(workDirOf(dataDir), { recursive: true, force: true });
+  if (!record || record.mode === 'recover') return { stopped: false, removed: [] };
+  const stopped = await stopPostmasterOf(dataDir);
+  const removed = [dataDir, workDirOf(dataDir)].filter((dir) => existsSync(dir));
+  for (const dir of removed) await heartbeatWhile(rm(dir, { recursive: true, force: true }), () => ({ removing: dir }));
+  return { stopped, removed };
 }

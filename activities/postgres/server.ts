@@ -4,10 +4,11 @@
  * server in a session of its own with its output in a log file, so the server outlives the
  * activity that started it and never holds the activity's pipes open.
  */
-import { sleep } from '@temporalio/activity';
+import { heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, mkdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, chmod, mkdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { sh } from '../../plan/kinds/define';
 import { runProcess } from '../process';
 
@@ -177,4 +178,60 @@ export async function waitUntilAccepting(
       throw new Error(`the server on ${dataDir} did not accept connections within ${timeoutMs} ms`);
     await sleep(200);
   }
+}
+
+/** The command line of process `pid`, or undefined when it is gone (a zombie has none either). */
+async function commandLineOf(pid: number): Promise<string[] | undefined> {
+  const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+    (text) => text.split('\0').filter(Boolean),
+    () => [],
+  );
+  return argv.length > 0 ? argv : undefined;
+}
+
+/**
+ * The pid of the server running on `dataDir`: the one its postmaster.pid names, if that process
+ * is alive and is a postmaster of this very directory (its `-D` argument, or its working directory,
+ * which the postmaster changes to). A stale postmaster.pid whose pid now belongs to another
+ * process gives undefined, so that process is never signalled.
+ */
+export async function postmasterOf(dataDir: string): Promise<number | undefined> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const argv = await commandLineOf(pid);
+  if (!argv) return undefined;
+  const dir = await realpath(dataDir).catch(() => resolve(dataDir));
+  const flag = argv.indexOf('-D');
+  if (flag >= 0 && argv[flag + 1] !== undefined && resolve(argv[flag + 1]!) === resolve(dataDir)) return pid;
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+  return cwd === dir && /postgres|postmaster/.test(argv[0] ?? '') ? pid : undefined;
+}
+
+/**
+ * Stops the server running on `dataDir` at once (immediate shutdown: SIGQUIT to the postmaster
+ * postmasterOf vouches for) and waits, heartbeating, until it is gone, also in a cancelled
+ * activity. Whether one ran.
+ */
+export async function stopPostmasterOf(dataDir: string, timeoutMs = 60_000): Promise<boolean> {
+  const pid = await postmasterOf(dataDir);
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 'SIGQUIT');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while ((await commandLineOf(pid)) !== undefined) {
+    if (Date.now() > deadline)
+      throw ApplicationFailure.retryable(
+        `the server on ${dataDir} (pid ${pid}) is still running ${timeoutMs / 1000} s after an immediate shutdown`,
+        'StopFailed',
+      );
+    heartbeat({ stopping: dataDir, pid });
+    // Not the activity's sleep: teardown in a cancelled activity still waits for the stop.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
 }

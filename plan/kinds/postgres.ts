@@ -1,11 +1,16 @@
 import { z } from 'zod';
+import { resource } from '../drill-guard';
 import { automate, dataComponentSchema, secretEnv, sh, type KindDefinition, type RunbookStep } from './define';
 
 export const schema = dataComponentSchema('postgres', {
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(1).max(65535).default(5432),
   user: z.string().default('postgres'),
-  passwordEnv: secretEnv.optional(),
+  passwordEnv: secretEnv.optional().describe('Environment variable of the worker that holds the password'),
+  passwordFile: z
+    .string()
+    .optional()
+    .describe('File on the worker that holds the password (instead of passwordEnv), readable by the worker only'),
   dataDir: z.string().describe('PGDATA of the server'),
   backupDir: z.string().describe('Where pg_basebackup writes base backups'),
   walArchiveDir: z.string().optional().describe('Where WAL segments are archived, for point-in-time recovery'),
@@ -19,6 +24,25 @@ export const schema = dataComponentSchema('postgres', {
 });
 
 export type PostgresComponent = z.infer<typeof schema>;
+
+/** Where a restore keeps the plan choose-backup verified, per mode: later steps restore exactly that one. */
+export const restorePlanDirOf = (c: Pick<PostgresComponent, 'backupDir'>, mode: 'recover' | 'drill') =>
+  `${c.backupDir.replace(/\/+$/, '')}/.restore-work/${mode}`;
+
+/** The scratch data directory of a drill, beside production's. */
+export const drillDataDirOf = (c: Pick<PostgresComponent, 'dataDir'>, drillSuffix: string) =>
+  `${c.dataDir.replace(/\/+$/, '')}${drillSuffix}`;
+
+/** `<dataDir>.restore`: a restore's WAL copies, record (restore.json), server log and scratch socket. */
+export const restoreWorkDirOf = (dataDir: string) => `${dataDir}.restore`;
+
+/** The password for a client's environment, from the variable or file the plan names (never the value). */
+const passwordOfShell = (c: PostgresComponent) =>
+  c.passwordEnv
+    ? `PGPASSWORD="$${c.passwordEnv}" `
+    : c.passwordFile
+      ? `PGPASSWORD="$(cat ${sh(c.passwordFile)})" `
+      : '';
 
 /** A PostgreSQL string literal. */
 const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
@@ -35,13 +59,22 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
   defaultEstimate: '1h',
   schema,
   backups: { take: 'backupPostgres', archiveLogs: 'archivePostgresWal', verifyByRestore: 'verifyPostgresRestore' },
+  productionResources: (c) => [
+    resource.dir(c.dataDir),
+    resource.tcp(c.host, c.port),
+    // What a recovery writes besides: the data directory set aside, its work directory and plan.
+    resource.dir(`${c.dataDir}.before-restore`),
+    resource.dir(restoreWorkDirOf(c.dataDir)),
+    resource.dir(restorePlanDirOf(c, 'recover')),
+    ...(c.walArchiveDir ? [resource.dir(c.walArchiveDir)] : []),
+  ],
   steps(c, { mode, targetTime, drillSuffix }): RunbookStep[] {
     const drill = mode === 'drill';
-    const dataDir = drill ? `${c.dataDir}${drillSuffix}` : c.dataDir;
+    const dataDir = drill ? drillDataDirOf(c, drillSuffix) : c.dataDir;
     const port = drill ? c.port + 1 : c.port;
     const aside = `${c.dataDir}.before-restore`;
     const base = `${sh(c.backupDir)}/<BASE_BACKUP>`;
-    const psql = `${c.passwordEnv ? `PGPASSWORD="$${c.passwordEnv}" ` : ''}psql -h ${sh(c.host)} -p ${port} -U ${sh(c.user)}`;
+    const psql = `${passwordOfShell(c)}psql -h ${sh(c.host)} -p ${port} -U ${sh(c.user)}`;
     const pgCtl = (action: string) => `sudo -u postgres pg_ctl -D ${sh(dataDir)} ${action}`;
     const systemd = c.managedBy === 'systemd';
     const serverLog = `${c.dataDir}.restore/server.log`;
@@ -52,6 +85,14 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
     const isActive = systemd ? `systemctl is-active ${sh(c.service)}` : pgCtl('status');
     const undo = `${stop}; rm -rf ${sh(c.dataDir)}; mv ${sh(aside)} ${sh(c.dataDir)}; ${start}`;
     const input = { component: c, targetTime };
+    const planDir = restorePlanDirOf(c, drill ? 'drill' : 'recover');
+    // What the drill creates: its plan, its scratch data directory and work directory, its port.
+    const drillWrites = [
+      resource.dir(planDir),
+      resource.dir(dataDir),
+      resource.dir(restoreWorkDirOf(dataDir)),
+      resource.tcp('127.0.0.1', port),
+    ];
     const settings = [
       ...(c.walArchiveDir
         ? [
@@ -66,10 +107,12 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
     const choose: RunbookStep = {
       id: 'choose-backup',
       title: 'Choose the base backup for the target time',
-      does: `The newest base backup that finished before ${targetTime}${c.walArchiveDir ? '; the WAL archive carries it forward to the target time' : '. Without a WAL archive the restore stops at the end of the backup'}. The engine also picks the log backups up to the target and checks every file against its manifest, before anything is touched.`,
+      does: `The newest base backup that finished before ${targetTime}${c.walArchiveDir ? '; the WAL archive carries it forward to the target time' : '. Without a WAL archive the restore stops at the end of the backup'}. The engine also picks the log backups up to the target and checks every file against its manifest, before anything is touched, and keeps that choice in ${planDir}/plan.json: the next steps restore exactly it, even if a backup is taken meanwhile.`,
       command: `ls -1tr ${sh(c.backupDir)}`,
       validate: `tar -xzOf ${base}/base.tar.gz backup_label | grep 'START TIME'   # before ${targetTime} (plain format: grep 'START TIME' ${base}/backup_label)`,
-      automation: automate('choosePostgresBackup', input),
+      automation: drill
+        ? automate('choosePostgresBackup', { ...input, mode, drillSuffix }, 'short', [resource.dir(planDir)])
+        : automate('choosePostgresBackup', input),
     };
     const extract = [
       `tar -xzf ${base}/base.tar.gz -C ${sh(dataDir)}`,
@@ -121,8 +164,7 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
       automation: automate('validateRestoredPostgres', { component: c }),
     };
 
-    if (drill) {
-      const teardown = `${pgCtl('stop -m fast')}; rm -rf ${sh(dataDir)}`;
+    if (drill)
       return [
         choose,
         {
@@ -135,7 +177,7 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
             `chown -R postgres:postgres ${sh(dataDir)}`,
           ].join('\n'),
           validate: `ls ${sh(dataDir)}   # PG_VERSION, base/, global/, pg_wal/ and backup_label`,
-          rollback: `rm -rf ${sh(dataDir)}`,
+          rollback: `rm -rf ${sh(dataDir)}   # the drill's teardown does it once the drill is over`,
           automation: { coveredBy: 'validate' },
         },
         ...configure,
@@ -145,16 +187,15 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
           does: 'pg_ctl waits until the server accepts connections (on Debian and Ubuntu it is in /usr/lib/postgresql/<VERSION>/bin).',
           command: pgCtl(`-o ${sh(`-p ${port}`)} -l ${sh(`${dataDir}/drill.log`)} start`),
           validate: `tail ${sh(`${dataDir}/drill.log`)}   # "database system is ready to accept connections"`,
-          rollback: `${teardown}   # tears the scratch server down once the drill is over`,
+          rollback: `${pgCtl('stop -m immediate')}   # the drill's teardown does it once the drill is over`,
           automation: { coveredBy: 'validate' },
         },
         {
           ...validate,
-          does: `${validate.does} The engine does the drill in this one step: it restores into ${dataDir} (its WAL from the log backups), starts the copy on port ${port} (another free port when that one is taken), checks every table of the base backup, then stops the copy and removes ${dataDir}.`,
-          automation: automate('drillPostgresRestore', { ...input, drillSuffix }, 'long'),
+          does: `${validate.does} The engine does the drill in this one step: it restores the backups choose-backup picked into ${dataDir} (its WAL from the log backups), starts the copy on port ${port} (another free port when that one is taken) and checks every table of the base backup. The copy runs on until the drill's teardown removes it, also when the drill fails.`,
+          automation: automate('drillPostgresRestore', { ...input, drillSuffix }, 'long', drillWrites),
         },
       ];
-    }
 
     return [
       choose,
@@ -196,6 +237,30 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
         automation: automate('startRestoredPostgres', { component: c }, 'long'),
       },
       validate,
+    ];
+  },
+  teardown(c, { drillSuffix }): RunbookStep[] {
+    const dataDir = drillDataDirOf(c, drillSuffix);
+    const work = restoreWorkDirOf(dataDir);
+    const planDir = restorePlanDirOf(c, 'drill');
+    return [
+      {
+        id: 'remove-drill-copy',
+        title: `Stop the drill's scratch PostgreSQL server on ${dataDir} and delete ${dataDir}, ${work} and ${planDir}`,
+        does: `Stops the scratch server only when its postmaster.pid names a running server of ${dataDir} (never production on ${c.dataDir}), then deletes the drill's data directory, its work directory and the drill's restore plan. Nothing there: nothing to do.`,
+        command: [
+          `pid="$(head -n 1 ${sh(`${dataDir}/postmaster.pid`)} 2>/dev/null)"`,
+          `if [ -n "$pid" ] && tr '\\0' ' ' < /proc/"$pid"/cmdline | grep -qF -- ${sh(`-D ${dataDir} `)}; then kill -QUIT "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 1; done; fi`,
+          `rm -rf ${sh(dataDir)} ${sh(work)} ${sh(planDir)}`,
+        ].join('\n'),
+        validate: `ls -d ${sh(dataDir)} ${sh(work)} ${sh(planDir)}   # No such file or directory, for each`,
+        automation: automate('tearDownPostgresDrill', { component: c, drillSuffix }, 'short', [
+          resource.dir(planDir),
+          resource.dir(dataDir),
+          resource.dir(work),
+          resource.tcp('127.0.0.1', c.port + 1),
+        ]),
+      },
     ];
   },
 };
