@@ -17,6 +17,7 @@ export interface RecoveryNotification {
     | 'needs-operator'
     | 'finished'
     | 'cancelled'
+    | 'drill-teardown-failed'
     | 'backup-failed'
     | 'rpo-breached';
   severity: 'info' | 'warning' | 'critical';

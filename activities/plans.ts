@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scenariosOf } from '../plan/analysis';
+import { analyzeScenario, scenariosOf } from '../plan/analysis';
+import { DRILL_SUFFIX, runbooksOf, type ComponentRunbook } from '../plan/kinds';
 import { formatIssue } from '../plan/issues';
 import { loadPlanObject, type LoadResult } from '../plan/load';
 import { loadPlanFile } from '../plan/load-file';
@@ -11,11 +12,17 @@ export interface LoadRecoveryPlanInput {
   /** A plan name (the file `<plansDir>/<name>.yaml`) or a whole plan object. */
   plan: string | Record<string, unknown>;
   scenario: string;
+  /** Run the scenario as a drill whatever its mode. */
+  drill?: boolean;
+  /** The request's target time; `latest` when absent. */
+  targetTime?: string;
 }
 
 export interface LoadedRecoveryPlan {
   plan: RecoveryPlan;
   warnings: string[];
+  /** The runbook (and drill teardown) of each component of the scenario, recorded in the history. */
+  runbooks: Record<string, ComponentRunbook>;
 }
 
 export function createPlanActivities(plansDir: string) {
@@ -58,7 +65,7 @@ export function createPlanActivities(plansDir: string) {
      * inline, and checks the scenario exists. Anything wrong fails at once, naming every problem:
      * retrying cannot fix a plan.
      */
-    async loadRecoveryPlan({ plan, scenario }: LoadRecoveryPlanInput): Promise<LoadedRecoveryPlan> {
+    async loadRecoveryPlan({ plan, scenario, drill, targetTime }: LoadRecoveryPlanInput): Promise<LoadedRecoveryPlan> {
       const result = typeof plan === 'string' ? await fromDirectory(plan) : loadPlanObject(plan);
       if (!result.plan) {
         throw ApplicationFailure.nonRetryable(
@@ -73,7 +80,13 @@ export function createPlanActivities(plansDir: string) {
           'InvalidPlan',
         );
       }
-      return { plan: result.plan, warnings: result.warnings.map(formatIssue) };
+      const analysis = analyzeScenario(result.plan, scenario);
+      const byId = new Map(result.plan.components.map((c) => [c.id, c]));
+      const runbooks = runbooksOf(
+        analysis.components.map((id) => byId.get(id)!),
+        { mode: drill ? 'drill' : analysis.mode, targetTime: targetTime ?? 'latest', drillSuffix: DRILL_SUFFIX },
+      );
+      return { plan: result.plan, warnings: result.warnings.map(formatIssue), runbooks };
     },
   };
 }

@@ -1,9 +1,8 @@
-import { productionResourcesOf, runbookOf, teardownOf, type Component, type StepContext } from './kinds';
-
 /**
  * The drill guard: a drill restores into copies and must never write a production resource of
  * its plan. Kinds name the production resources of a component and the resources each drill step
- * writes in one vocabulary, and the engine refuses the drill before any call when they meet:
+ * writes in one vocabulary (this file: kinds import it), and the engine refuses the drill before
+ * any call when they meet (drill-guard-check.ts):
  *
  *   rds:us-east-1/orders-prod          an AWS resource: service, region, name (`s3:bucket/prefix`)
  *   dir:/var/lib/mysql                 a directory on the worker, and everything under it
@@ -41,43 +40,4 @@ export function overlaps(written: string, production: string): boolean {
     return wPort === pPort && (wHost === '0.0.0.0' || pHost === '0.0.0.0');
   }
   return false;
-}
-
-export interface DrillGuardViolation {
-  component: string;
-  step: string;
-  writes: string;
-  production: { component: string; resource: string };
-}
-
-/**
- * Every drill step of `scenarioComponents` (runbook and teardown) that would write a production
- * resource of any component of the plan. Empty outside drills.
- */
-export function drillGuardViolations(
-  planComponents: Component[],
-  scenarioComponents: Component[],
-  context: StepContext,
-): DrillGuardViolation[] {
-  if (context.mode !== 'drill') return [];
-  const production = planComponents.flatMap((c) =>
-    productionResourcesOf(c).map((r) => ({ component: c.id, resource: r })),
-  );
-  const violations: DrillGuardViolation[] = [];
-  for (const component of scenarioComponents) {
-    for (const step of [...runbookOf(component, context), ...teardownOf(component, context)]) {
-      const automation = step.automation;
-      if (!automation || !('activity' in automation)) continue;
-      for (const written of automation.writes ?? []) {
-        const hit = production.find((p) => overlaps(written, p.resource));
-        if (hit) violations.push({ component: component.id, step: step.id, writes: written, production: hit });
-      }
-    }
-  }
-  return violations;
-}
-
-/** One line per violation, naming the step, the resource and whose production resource it is. */
-export function describeViolation(v: DrillGuardViolation): string {
-  return `${v.component}: drill step "${v.step}" would write ${v.writes}, a production resource (of ${v.production.component}: ${v.production.resource})`;
 }

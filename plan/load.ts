@@ -1,6 +1,7 @@
 import { LineCounter, parseDocument, stringify } from 'yaml';
 import type { Finding, PlanIssue } from './issues';
 import { formatPath, SourcePositions } from './positions';
+import { drillGuardFindings } from './drill-guard-check';
 import { looseComponents, RULES } from './rules';
 import { planSchema, type RecoveryPlan } from './schema/plan';
 import { findingsFromZod } from './zod-issues';
@@ -59,6 +60,9 @@ export function loadPlan(text: string, file = '<plan>'): LoadResult {
       rule.check({ raw: record, components: looseComponents(record) }).map((finding) => locate(rule.name, finding)),
     ),
   ].sort(byPosition);
+  // Only a plan without other errors can be analysed for what its drills would write.
+  if (parsed.success && !issues.some((issue) => issue.severity === 'error'))
+    issues.push(...drillGuardFindings(parsed.data).map((finding) => locate('drill-guard', finding)));
   const errors = issues.filter((issue) => issue.severity === 'error');
   const warnings = issues.filter((issue) => issue.severity === 'warning');
   return { plan: parsed.success && errors.length === 0 ? parsed.data : undefined, errors, warnings };

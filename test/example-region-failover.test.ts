@@ -5,13 +5,17 @@
  * with 30 % of AWS calls throttled, failing, dropped or answered into the void, every side effect
  * counted at moto: exactly one of each. Only what exists in a real account alone is replaced
  * (see localizeRegionFailover); the session cache is a real redis-server, snapshotted by the engine
- * before the incident and restored into a fresh server during the failover.
+ * before the incident and restored into a fresh server during the failover. Last, the plan's
+ * `failover-drill`, for real: isolated copies everywhere, DNS checked not flipped, and everything
+ * the drill made torn down, leaving moto and the machine as they were, also when the drill fails
+ * halfway.
  */
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import { DescribeServicesCommand, ListServicesCommand } from '@aws-sdk/client-ecs';
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { ListResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import { ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { ListBucketsCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
@@ -19,7 +23,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
 import {
@@ -37,7 +41,7 @@ import { backupWorkflow, recoveryWorkflow } from '../workflows';
 import type { RecoveryProgress } from '../workflows/progress';
 import { engineWorker } from './helpers/engine';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy';
-import { actAsOnCall } from './helpers/on-call';
+import { actAsOnCall, type OnCallOptions } from './helpers/on-call';
 import { bundleWorkflows, startDevServerEnv, startMoto, testToolchain } from './helpers/servers';
 
 const EXAMPLE = readFileSync('examples/aws-region-failover.yaml', 'utf8');
@@ -50,6 +54,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   let tofu: string;
   let direct: AwsClients;
   let health: Server;
+  let healthy = true;
   const caches: { dir: string; port: number }[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-example-'));
 
@@ -63,7 +68,11 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     direct = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
     process.env.SHOP_REDIS_PASSWORD = `redis-${Date.now()}`;
     // Both regions' storefronts answer their health checks.
-    health = createServer((_, res) => res.setHeader('content-type', 'application/json').end('{"status":"ok"}'));
+    health = createServer((_, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (healthy) res.end('{"status":"ok"}');
+      else res.writeHead(503).end('{"status":"down"}');
+    });
     await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
   });
   after(async () => {
@@ -262,5 +271,118 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     assert.ok(proxy.stats.faults['lose-response'] > 0, 'some calls happened at AWS without the caller hearing back');
     console.log(`faults: ${JSON.stringify(proxy.stats)}; operator decisions: ${JSON.stringify(decisions)}`);
     await proxy.stop();
+  });
+
+  /** Everything a drill could leave behind: AWS resources by name, DNS answers, Redis servers, drill folders. */
+  async function inventory(zone: string) {
+    const ecsServices = async (region: string, cluster: string) => {
+      const { serviceArns = [] } = await direct.ecs(region).send(new ListServicesCommand({ cluster }));
+      if (serviceArns.length === 0) return [];
+      const { services = [] } = await direct
+        .ecs(region)
+        .send(new DescribeServicesCommand({ cluster, services: serviceArns }));
+      return services.filter((x) => x.status !== 'INACTIVE').map((x) => `${x.serviceName}:${x.desiredCount}`);
+    };
+    const regions = ['us-east-1', WEST];
+    const lists = await Promise.all(
+      regions.map(async (region) => ({
+        region,
+        rds: ((await direct.rds(region).send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).map(
+          (i) => i.DBInstanceIdentifier,
+        ),
+        tables: (await direct.dynamodb(region).send(new ListTablesCommand({}))).TableNames ?? [],
+        ecs: await ecsServices(region, `shop-${region}`),
+      })),
+    );
+    const buckets = ((await direct.s3().send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name);
+    const records = (
+      (await direct.route53().send(new ListResourceRecordSetsCommand({ HostedZoneId: zone }))).ResourceRecordSets ?? []
+    ).map((r) => `${r.Name} ${r.Type} ${r.Failover ?? ''} ${r.ResourceRecords?.[0]?.Value ?? ''}`);
+    const redisServers = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes('redis-server'))
+      .sort();
+    const drillFolders = execFileSync('find', [scratch, '-name', '*drill*'], { encoding: 'utf8' }).trim();
+    return { lists, buckets: buckets.sort(), records: records.sort(), redisServers, drillFolders };
+  }
+
+  /** Runs the plan's failover drill as its monthly schedule would, acting as the on-call engineer. */
+  async function drill(plansDir: string, name: string, onCall: OnCallOptions = {}) {
+    const worker = await engineWorker(env, bundle, name, direct, { plansDir, binaries: { tofu } });
+    return worker.runUntil(async () => {
+      // The cache's snapshot on its schedule: what the drill restores.
+      await env.client.workflow.execute(backupWorkflow, {
+        taskQueue: name,
+        workflowId: `${name}-cache-snapshot`,
+        args: [{ plan: 'aws-region-failover', component: 'cache', type: 'snapshot' }],
+      });
+      const handle = await env.client.workflow.start(recoveryWorkflow, {
+        taskQueue: name,
+        workflowId: `${name}-failover-drill`,
+        args: [{ plan: 'aws-region-failover', scenario: 'failover-drill', requestedBy: 'sre@drill-test' }],
+      });
+      return actAsOnCall(handle, ['dns-failover'], onCall);
+    });
+  }
+
+  it('drills the failover into isolated copies, checks DNS without flipping it, and leaves nothing behind', async () => {
+    const { plansDir, zone } = await stage('rehearsal');
+    const before = await inventory(zone);
+    const { report } = await drill(plansDir, 'rehearsal');
+    const summary = JSON.stringify(report.components.map((c) => [c.id, c.status, c.lastError]));
+    assert.equal(report.mode, 'drill');
+    assert.equal(report.status, 'succeeded', summary);
+    assert.equal(report.requestedBy, 'sre@drill-test');
+    const restored = report.components.find((c) => c.id === 'sessions-table')!;
+    assert.match(JSON.stringify(restored.steps.map((s) => s.result)), /shop-sessions-drill/, 'restored into a copy');
+    assert.deepEqual(
+      report.teardown?.map((t) => [t.component, t.status]),
+      report.teardown?.map((t) => [t.component, 'done']),
+      JSON.stringify(report.teardown),
+    );
+    assert.ok(
+      ['orders-db', 'sessions-table', 'assets-bucket', 'orders-api', 'web', 'cache'].every((id) =>
+        report.teardown?.some((t) => t.component === id),
+      ),
+      `every component that made a copy tore it down: ${JSON.stringify(report.teardown?.map((t) => t.component))}`,
+    );
+    assert.deepEqual(await inventory(zone), before, 'moto, DNS and the machine are as they were');
+    assert.deepEqual(report.evidence?.files.map((f) => basename(f)).sort(), [
+      'report.html',
+      'report.json',
+      'report.md',
+    ]);
+    assert.match(
+      readFileSync(
+        report.evidence.files.find((f) => f.endsWith('.md'))!,
+        'utf8',
+      ),
+      /sre@drill-test/,
+    );
+  });
+
+  it('tears down a drill that fails halfway (the storefront check fails; the on-call aborts)', async () => {
+    const { plansDir, zone } = await stage('rehearsal-fails');
+    const before = await inventory(zone);
+    healthy = false;
+    try {
+      const { report, decisions } = await drill(plansDir, 'rehearsal-fails', {
+        abortOn: (d) => d.component === 'shop-health',
+      });
+      assert.equal(report.status, 'aborted', JSON.stringify(report.components.map((c) => [c.id, c.status])));
+      assert.ok(
+        decisions.some((d) => d.startsWith('shop-health/')),
+        decisions.join('\n'),
+      );
+      assert.equal(report.components.find((c) => c.id === 'dns-failover')!.status, 'not-started');
+      assert.ok(report.teardown && report.teardown.length > 0, 'the copies made before the failure are torn down');
+      assert.ok(
+        report.teardown.every((t) => t.status === 'done'),
+        JSON.stringify(report.teardown),
+      );
+    } finally {
+      healthy = true;
+    }
+    assert.deepEqual(await inventory(zone), before, 'moto, DNS and the machine are as they were');
   });
 });

@@ -15,7 +15,8 @@ import { rdsInstanceKind, schema as rdsInstanceSchema } from '../plan/kinds/rds-
 import { redisKind, schema as redisSchema } from '../plan/kinds/redis';
 import { route53FailoverKind, schema as route53FailoverSchema } from '../plan/kinds/route53-failover';
 import { s3BucketKind, schema as s3BucketSchema } from '../plan/kinds/s3-bucket';
-import { KIND_NAMES } from '../plan/kinds';
+import { describeViolation, drillGuardViolations } from '../plan/drill-guard-check';
+import { KIND_NAMES, productionResourcesOf, runbooksOf, teardownOf, type Component } from '../plan/kinds';
 import { schema as terraformSchema, terraformKind } from '../plan/kinds/terraform';
 import { schema as waitSchema, waitKind } from '../plan/kinds/wait';
 
@@ -268,6 +269,27 @@ describe('plan kinds: runbook steps', () => {
           }
         });
       }
+
+      it('drill: every call says what it writes, and none is a production resource of the component', () => {
+        const c = component as Component;
+        const steps = [...kind.steps(component, drill), ...teardownOf(c, drill)];
+        for (const step of steps)
+          if (step.automation && 'activity' in step.automation)
+            assert.ok(step.automation.writes, `${step.id}: automation.writes is missing`);
+        assert.deepEqual(drillGuardViolations([c], runbooksOf([c], drill)).map(describeViolation), []);
+        if (teardownOf(c, drill).length > 0)
+          assert.ok(productionResourcesOf(c).length > 0, 'a kind that tears down names its production resources');
+      });
+
+      it('drill teardown: named resources, shell commands, idempotent calls; nothing in a recovery', () => {
+        const c = component as Component;
+        assert.deepEqual(teardownOf(c, recover), []);
+        for (const step of teardownOf(c, drill)) {
+          assert.ok(step.title.trim() && step.does.trim(), `${step.id}: title and does`);
+          assert.ok(step.automation && 'activity' in step.automation, `${step.id}: the engine runs it`);
+          assert.deepEqual(proseLines(step.command), [], `${step.id}.command`);
+        }
+      });
 
       it('drill: works on drill copies, never writes to production', () => {
         const drillCommands = commands(kind.steps(component, drill)).join('\n');

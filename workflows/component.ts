@@ -1,4 +1,5 @@
 import {
+  type ActivityInterfaceFor,
   type RetryPolicy,
   ActivityCancellationType,
   ActivityFailure,
@@ -12,7 +13,7 @@ import {
 import type { RecoveryActivities } from '../activities';
 import { parseDuration } from '../plan/duration';
 import { runbookOf, type Component, type RunbookStep, type StepContext } from '../plan/kinds';
-import type { AutomationActivity } from '../plan/kinds/define';
+import type { AutomationActivity, StepAutomation } from '../plan/kinds/define';
 import { stepEventSignal } from './messages';
 import type { StepEvent, StepStatus } from './progress';
 
@@ -48,6 +49,8 @@ export interface ComponentRunInput {
   recoveryId: string;
   component: Component;
   context: StepContext;
+  /** The runbook, as the recovery recorded it; rebuilt from the kind when absent (older recoveries). */
+  steps?: RunbookStep[];
   /** Start at this step (a retry or a skip decision); the first step when absent. */
   resumeFrom?: string;
   /** A simulated run: the steps share `minutes` of durable timers; the first fails `failAttempts` times. */
@@ -62,7 +65,7 @@ export interface ComponentRunResult {
 }
 
 /** The message of an activity failure, with the error type the activity gave it. */
-function describeFailure(error: unknown): string {
+export function describeFailure(error: unknown): string {
   const cause = error instanceof ActivityFailure ? error.cause : error;
   if (cause instanceof ApplicationFailure) return `${cause.type ? `${cause.type}: ` : ''}${cause.message}`;
   return cause instanceof Error ? cause.message : String(cause);
@@ -80,7 +83,7 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
   const report = (step: string, status: StepStatus, extra: Partial<StepEvent> = {}) =>
     parent.signal(stepEventSignal, { component: component.id, step, status, at: new Date().toISOString(), ...extra });
 
-  const steps = runbookOf(component, context);
+  const steps = input.steps ?? runbookOf(component, context);
   const first = input.resumeFrom ? steps.findIndex((s) => s.id === input.resumeFrom) : 0;
   if (first < 0)
     throw ApplicationFailure.nonRetryable(`no step "${input.resumeFrom}" in the runbook of ${component.id}`);
@@ -123,14 +126,12 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
       continue;
     }
     await report(step.id, 'running');
-    const activities = automation.profile === 'long' ? long : short;
-    const call = activities[automation.activity] as RecoveryActivities[AutomationActivity] & {
-      executeWithOptions(options: { summary: string }, args: [unknown]): Promise<unknown>;
-    };
     try {
-      results[step.id] = await call.executeWithOptions({ summary: `${component.id}: ${step.title}` }, [
-        automation.input,
-      ]);
+      results[step.id] = await runAutomation(
+        automation.profile === 'long' ? long : short,
+        automation,
+        `${component.id}: ${step.title}`,
+      );
       await report(step.id, 'succeeded', { result: results[step.id] });
       done.add(step.id);
       await settleCovered(step.id, 'succeeded');
@@ -186,6 +187,18 @@ async function simulate(
     await report(step.id, 'succeeded', { result: results[step.id] ?? { simulatedMinutes: share / 60_000 } });
   }
   return { ok: true, results };
+}
+
+/** Calls the activity of a step through `activities` (a proxy with the step's timeouts and retries). */
+export function runAutomation(
+  activities: ActivityInterfaceFor<RecoveryActivities>,
+  automation: StepAutomation,
+  summary: string,
+): Promise<unknown> {
+  const call = activities[automation.activity] as ActivityInterfaceFor<RecoveryActivities>[AutomationActivity] & {
+    executeWithOptions: (options: { summary: string }, args: [unknown]) => Promise<unknown>;
+  };
+  return call.executeWithOptions({ summary }, [automation.input]);
 }
 
 /** The child workflow id of a component's n-th run: readable in the UI next to its recovery. */

@@ -4,6 +4,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -14,11 +15,27 @@ import {
 import type { RecoveryActivities } from '../activities';
 import type { RecoveryNotification } from '../activities/notify';
 import { analyzeScenario } from '../plan/analysis';
+import { describeViolation, drillGuardViolations } from '../plan/drill-guard-check';
 import { parseDuration } from '../plan/duration';
-import { DRILL_SUFFIX, estimateOf, isStateful, runbookOf, type Component, type StepContext } from '../plan/kinds';
+import {
+  DRILL_SUFFIX,
+  estimateOf,
+  isStateful,
+  runbooksOf,
+  type Component,
+  type ComponentRunbook,
+  type StepContext,
+} from '../plan/kinds';
 import { formatMinutes } from '../plan/rpo';
 import { PLAN_DEFAULT_OBJECTIVES, type RecoveryPlan } from '../plan/schema/plan';
-import { componentRecoveryWorkflow, componentWorkflowId, SHORT_RETRY, type ComponentRunResult } from './component';
+import {
+  componentRecoveryWorkflow,
+  componentWorkflowId,
+  describeFailure,
+  SHORT_RETRY,
+  type ComponentRunResult,
+} from './component';
+import { describeLeftovers, tearDownDrill } from './drill-teardown';
 import {
   approveUpdate,
   progressQuery,
@@ -38,8 +55,8 @@ import {
 import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from './request';
 import { RECOVERY_INCIDENT, RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from './search-attributes';
 
-/** Plan loading and notifications: quick calls, retried a few times. */
-const { loadRecoveryPlan, notify } = proxyActivities<RecoveryActivities>({
+/** Plan loading, notifications and drill evidence: quick calls, retried a few times. */
+const { loadRecoveryPlan, notify, saveDrillEvidence } = proxyActivities<RecoveryActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
@@ -77,7 +94,9 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     recoveryId: workflowId,
     plan: typeof req.plan === 'string' ? req.plan : typeof req.plan.name === 'string' ? req.plan.name : 'inline',
     scenario: req.scenario,
-    mode: 'recover',
+    mode: req.drill ? 'drill' : 'recover',
+    ...(req.simulation && { simulated: true }),
+    ...(req.requestedBy && { requestedBy: req.requestedBy }),
     status: 'loading',
     incident: req.incident,
     targetTime: req.targetTime,
@@ -186,8 +205,14 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
   );
 
   let plan: RecoveryPlan;
+  let loaded: { plan: RecoveryPlan; warnings: string[]; runbooks?: Record<string, ComponentRunbook> };
   try {
-    const loaded = await loadRecoveryPlan({ plan: req.plan, scenario: req.scenario });
+    loaded = await loadRecoveryPlan({
+      plan: req.plan,
+      scenario: req.scenario,
+      drill: req.drill,
+      targetTime: req.targetTime,
+    });
     plan = loaded.plan;
     state.warnings = loaded.warnings;
   } catch (error) {
@@ -195,12 +220,20 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     throw error;
   }
   const analysis = analyzeScenario(plan, req.scenario);
+  const mode = req.drill ? 'drill' : analysis.mode;
   const context: StepContext = {
-    mode: analysis.mode,
+    mode,
     targetTime: req.targetTime ?? 'latest',
     drillSuffix: DRILL_SUFFIX,
   };
   const components = new Map<string, Component>(plan.components.map((c) => [c.id, c]));
+  // Recorded by the activity; recoveries started before it recorded them rebuild them here.
+  const runbooks: Record<string, ComponentRunbook> =
+    loaded.runbooks ??
+    runbooksOf(
+      analysis.components.map((id) => components.get(id)!),
+      context,
+    );
   const simulation = req.simulation;
   // Failed attempts still to inject per component, across runs (an operator's retry continues them).
   const failuresLeft = new Map(Object.entries(simulation?.fail ?? {}));
@@ -216,10 +249,20 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
       );
     }
   }
+  // A drill writes only to copies: one step aimed at a production resource of the plan stops it
+  // here, before anything is called.
+  const violations = mode === 'drill' ? drillGuardViolations(plan.components, runbooks) : [];
+  if (violations.length) {
+    setStatus('failed');
+    throw ApplicationFailure.nonRetryable(
+      `drill guard: the drill of ${plan.name} / ${req.scenario} would write production resources; nothing was run:\n${violations.map(describeViolation).join('\n')}`,
+      'DrillGuard',
+    );
+  }
   const rtoMs = analysis.rtoMinutes * 60_000;
   Object.assign(state, {
     plan: plan.name,
-    mode: analysis.mode,
+    mode,
     rtoMinutes: analysis.rtoMinutes,
     deadline: iso(clockStart + rtoMs),
   });
@@ -236,7 +279,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
       estimateMinutes: minutesOf(estimateOf(component)),
       approvalRequired: component.approval === 'required',
       runs: 0,
-      steps: runbookOf(component, context).map((step) => ({
+      steps: runbooks[id]!.steps.map((step) => ({
         id: step.id,
         title: step.title,
         status: 'pending',
@@ -385,6 +428,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
                 recoveryId: workflowId,
                 component,
                 context,
+                steps: runbooks[id]!.steps,
                 resumeFrom,
                 ...(simulation && {
                   simulation: {
@@ -512,6 +556,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
         else if (c.status === 'pending') c.status = 'not-started';
       }
       finish('cancelled');
+      await closeDrill();
       const done = state.components.filter(isDone).map((c) => c.id);
       tell(
         'cancelled',
@@ -530,16 +575,37 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
 
   const status: RecoveryStatus = aborted ? 'aborted' : state.components.every(isDone) ? 'succeeded' : 'failed';
   finish(status);
+  // The RTO is judged when the recovery is done; the drill's clean-up and evidence come after it.
+  await CancellationScope.nonCancellable(closeDrill);
+  const leftovers = state.teardown?.some((t) => t.status === 'failed');
   tell(
     'finished',
-    status === 'succeeded' ? 'info' : 'critical',
-    `${status} after ${formatMinutes(state.elapsedMinutes)} (RTO ${formatMinutes(state.rtoMinutes)}: ${state.rtoMet ? 'met' : 'NOT met'})`,
+    status === 'succeeded' && !leftovers ? 'info' : 'critical',
+    `${status} after ${formatMinutes(state.elapsedMinutes)} (RTO ${formatMinutes(state.rtoMinutes)}: ${state.rtoMet ? 'met' : 'NOT met'})${state.teardown ? `; teardown ${leftovers ? 'FAILED' : 'done'}` : ''}`,
     contacts,
   );
   finished = true;
   rtoClock.cancel();
   await sender;
   return state;
+
+  /**
+   * A real drill's end, however it ended: its teardown removes what it created (a failure names
+   * what is left, to everyone), then the worker saves the evidence. Simulations touch nothing.
+   */
+  async function closeDrill(): Promise<void> {
+    if (mode !== 'drill' || simulation || !patched('drill-teardown-and-evidence')) return;
+    const records = await tearDownDrill(state, runbooks, refresh);
+    const leftovers = describeLeftovers(records);
+    if (leftovers.length)
+      tell('drill-teardown-failed', 'critical', `the drill's teardown left:\n${leftovers.join('\n')}`, contacts);
+    try {
+      state.evidence = await saveDrillEvidence(state);
+    } catch (error) {
+      state.warnings.push(`drill evidence not saved: ${describeFailure(error)}`);
+    }
+    refresh();
+  }
 
   /** Final figures: achieved RTO for the recovery and each component, achieved RPO for data. */
   function finish(status: RecoveryStatus) {

@@ -1,5 +1,5 @@
 import type { ScenarioAnalysis } from '../analysis';
-import { DRILL_SUFFIX, estimateOf, kindOf, runbookOf, type Component, type StepContext } from '../kinds';
+import { DRILL_SUFFIX, estimateOf, kindOf, runbookOf, teardownOf, type Component, type StepContext } from '../kinds';
 import { OBJECTIVES_HEADER, objectivesRows } from '../objectives-table';
 import { formatMinutes } from '../rpo';
 import type { RecoveryPlan } from '../schema/plan';
@@ -87,6 +87,32 @@ function componentSection(component: Component, position: string, context: StepC
   return lines.join('\n').replace(/\n+$/, '');
 }
 
+/** A drill's teardown, dependents first: what the engine runs as compensation, by hand. */
+function teardownSection(order: Component[], context: StepContext): string[] {
+  const parts = [...order].reverse().flatMap((component) => {
+    const steps = teardownOf(component, context);
+    if (steps.length === 0) return [];
+    return [
+      `### \`${component.id}\``,
+      '',
+      ...steps.flatMap((step, i) => [
+        `${i + 1}. **${step.title}.** ${step.does}`,
+        '',
+        fence('bash', step.command).replace(/^/gm, '   '),
+        '',
+      ]),
+    ];
+  });
+  if (parts.length === 0) return [];
+  return [
+    '## Tear down the drill',
+    '',
+    'Run these even when the drill failed or was stopped halfway: each removes only what the drill created, and does nothing when it is already gone. Dependents come first.',
+    '',
+    ...parts,
+  ];
+}
+
 /**
  * The Markdown runbook of one scenario: what an on-call engineer needs to recover by hand, in the
  * order the engine would. Deterministic: the same plan gives the same bytes.
@@ -144,6 +170,10 @@ export function renderRunbook(plan: RecoveryPlan, analysis: ScenarioAnalysis, so
     fence('mermaid', timelineGantt(analysis)),
     '',
     ...stages.flatMap((stage) => [stage, '']),
+    ...teardownSection(
+      analysis.stages.flat().map((id) => components.get(id)!),
+      context,
+    ),
     '## After the recovery',
     '',
     '1. Check every component once more, in stage order, with the *Check* commands above.',

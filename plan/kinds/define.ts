@@ -34,7 +34,10 @@ export interface RunbookStep {
  * Names of the activities steps may use: every activity the worker registers, except the engine's
  * own. Adding a kind's activity to activities/index.ts makes it available here.
  */
-export type AutomationActivity = Exclude<keyof RecoveryActivities, 'notify' | 'loadRecoveryPlan' | 'simulateStep'>;
+export type AutomationActivity = Exclude<
+  keyof RecoveryActivities,
+  'notify' | 'loadRecoveryPlan' | 'simulateStep' | 'saveDrillEvidence'
+>;
 
 /**
  * An activity call that performs a step; `{ coveredBy: id }` marks a step done by another step's

@@ -120,3 +120,19 @@ export function teardownOf(component: Component, context: StepContext): RunbookS
 export function productionResourcesOf(component: Component): string[] {
   return kindOf(component).productionResources?.(component) ?? [];
 }
+
+/** What the engine runs for one component: its runbook, and (drills) its teardown. */
+export interface ComponentRunbook {
+  steps: RunbookStep[];
+  teardown: RunbookStep[];
+}
+
+/**
+ * The runbooks of `components` in `context`. A recovery gets them from an activity, so they are
+ * recorded in its history: a worker running newer kind code replays an older recovery unchanged.
+ */
+export function runbooksOf(components: Component[], context: StepContext): Record<string, ComponentRunbook> {
+  return Object.fromEntries(
+    components.map((c) => [c.id, { steps: runbookOf(c, context), teardown: teardownOf(c, context) }]),
+  );
+}

@@ -206,7 +206,8 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
     if (mode === 'drill') {
       const drillBucket = `${c.bucket}${drillSuffix}`;
       const f = files(drillBucket);
-      const teardown = `aws s3 rb ${sh(`s3://${drillBucket}`)} --force --region ${c.region}`;
+      // `s3 rb --force` leaves a versioned bucket's versions: the teardown deletes them, then the bucket.
+      const teardown = `# the drill's teardown deletes ${drillBucket} with every version once the drill is over`;
       return [
         checkVersioning(c.bucket, c.region),
         listVersions(c.bucket, c.region, f.listing, 'copy'),
@@ -216,7 +217,7 @@ export const s3BucketKind: KindDefinition<S3BucketComponent> = {
           does: `A drill never writes to ${c.bucket}: it copies the versions current at ${targetTime} into ${drillBucket}.`,
           command: `aws s3api --region ${c.region} create-bucket --bucket ${sh(drillBucket)}${c.region === 'us-east-1' ? '' : ` --create-bucket-configuration LocationConstraint=${c.region}`}`,
           validate: `aws s3api --region ${c.region} head-bucket --bucket ${sh(drillBucket)}   # exits 0`,
-          rollback: `${teardown}   # tears the drill bucket down once the drill is over`,
+          rollback: teardown,
           automation: { coveredBy: 'copy' },
         },
         {

@@ -3,6 +3,9 @@ import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createActivities, type ActivityDependencies, type RecoveryActivities } from '../../activities';
 import type { RecoveryNotification } from '../../activities/notify';
@@ -10,6 +13,10 @@ import { createAwsClients, type AwsClients } from '../../activities/aws-clients'
 import { createRecoveryWorker } from '../../workers/recovery-worker';
 import { progressQuery } from '../../workflows/messages';
 import type { RecoveryProgress } from '../../workflows/progress';
+
+/** Drill evidence of the tests' workers: a folder of this test process, removed when it exits. */
+export const TEST_REPORTS_DIR = mkdtempSync(join(tmpdir(), 'recovery-reports-'));
+process.on('exit', () => rmSync(TEST_REPORTS_DIR, { recursive: true, force: true }));
 
 /** A plan object for tests: contacts with an escalation chain, the given components. */
 export function testPlan(
@@ -68,6 +75,7 @@ export function scriptedActivities() {
       aws: createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
       plansDir: 'examples',
       notifications: {},
+      reportsDir: TEST_REPORTS_DIR,
     }),
     notify: (notification) => {
       calls.notifications.push(notification);
@@ -128,13 +136,13 @@ export function engineWorker(
   bundle: WorkflowBundleWithSourceMap,
   taskQueue: string,
   aws: AwsClients,
-  more: Partial<Pick<ActivityDependencies, 'plansDir' | 'binaries'>> = {},
+  more: Partial<Pick<ActivityDependencies, 'plansDir' | 'binaries' | 'reportsDir'>> = {},
 ) {
   return createRecoveryWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    dependencies: { aws, plansDir: 'examples', notifications: {}, ...more },
+    dependencies: { aws, plansDir: 'examples', notifications: {}, reportsDir: TEST_REPORTS_DIR, ...more },
     workflowBundle: bundle,
   });
 }
