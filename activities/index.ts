@@ -2,6 +2,7 @@ import type { AwsClients } from './aws-clients';
 import { createBackupActivities } from './backups';
 import { createAutoScalingActivities } from './autoscaling';
 import { createCloudFormationActivities } from './cloudformation';
+import { createDrillEvidenceActivities } from './drill-evidence';
 import { createDynamoDbPitrActivities } from './dynamodb-pitr';
 import { createDynamoDbRestoreActivities } from './dynamodb-restore';
 import { createEcsActivities } from './ecs';
@@ -14,6 +15,7 @@ import { runCommand } from './run-command';
 import { simulateStep } from './simulate';
 import { createS3RestoreActivities } from './s3-restore';
 import { createTerraformActivities, type TerraformBinaries } from './terraform';
+import { defaultReportsDir } from '../evidence/store';
 import { locateDataServers, type DataServerBinaries } from '../toolchain/data-servers';
 import type { DataStoreDependencies } from './data-stores';
 import { createGitRepoActivities } from './git-repo';
@@ -32,10 +34,19 @@ export interface ActivityDependencies {
   binaries?: TerraformBinaries;
   /** MariaDB, PostgreSQL, Redis, InfluxDB and git programs; found on the worker (Debian paths) when absent. */
   dataBinaries?: DataServerBinaries;
+  /** Where drill evidence is saved; RECOVERY_REPORTS_DIR, else drill-reports/ under the current directory, when absent. */
+  reportsDir?: string;
 }
 
 /** All activities, bound to their dependencies (samples-typescript's "activities with dependencies"). */
-export function createActivities({ aws, plansDir, notifications, binaries, dataBinaries }: ActivityDependencies) {
+export function createActivities({
+  aws,
+  plansDir,
+  notifications,
+  binaries,
+  dataBinaries,
+  reportsDir,
+}: ActivityDependencies) {
   // Looked up on first use: a worker that only recovers AWS resources needs none of these programs.
   let found = dataBinaries;
   const stores: DataStoreDependencies = { aws, binaries: () => (found ??= locateDataServers()) };
@@ -57,6 +68,7 @@ export function createActivities({ aws, plansDir, notifications, binaries, dataB
     ...createPlanActivities(plansDir),
     ...createNotifyActivities(aws, notifications),
     ...createTerraformActivities(binaries),
+    ...createDrillEvidenceActivities(reportsDir ?? defaultReportsDir()),
     runCommand,
     httpCheck,
     simulateStep,

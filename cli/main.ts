@@ -5,6 +5,7 @@ import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/deci
 import { docsCommand } from './commands/docs';
 import { backupsCommand } from './commands/backups';
 import { drillCommand, type DrillOptions } from './commands/drill';
+import { drillsCommand } from './commands/drills';
 import { iamCommand } from './commands/iam';
 import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
@@ -63,11 +64,21 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
   program
     .command('drill')
     .description(
-      'Rehearse a scenario: with --simulate, the real recovery workflow on the time-skipping test server, every step taking its estimate, in seconds of wall time; prints the timeline and the RTO verdict (exit 1 when the RTO is missed)',
+      'Rehearse a scenario. --simulate: the real recovery workflow on the time-skipping test server, every step taking its estimate (or, with --from-history, what past real drills took), in seconds of wall time, touching nothing. --real: the scenario as a drill on the Temporal cluster, by its workers, into isolated copies torn down afterwards. Both print the timeline and the verdict and save the evidence (Markdown, JSON, HTML) under the reports folder; exit 1 when the RTO is missed (--real: also when the drill failed or its teardown did)',
     )
-    .argument('<plan>', 'plan file (YAML)')
+    .argument('<plan>', "plan file (YAML); with --real also a plan name of the worker's plans directory")
     .option('--scenario <name>', 'scenario to rehearse (default: the only one, or full-restore)')
     .option('--simulate', 'simulate on the time-skipping test server (npm run bootstrap installs it)')
+    .option('--real', 'run it as a real drill on the Temporal cluster and wait for its verdict')
+    .option(
+      '--from-history',
+      'with --simulate: each component takes the median of its last 5 real drills instead of its estimate',
+    )
+    .option(
+      '--reports-dir <dir>',
+      'where the evidence goes and past drills are read (default: $RECOVERY_REPORTS_DIR, else drill-reports/)',
+    )
+    .option('--auto-approve', 'with --real: approve every gate automatically')
     .option(
       '--fail <component:attempts>',
       "make the component's first step fail this many attempts (repeatable)",
@@ -77,7 +88,26 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('--slow <component:factor>', "multiply the component's estimate (repeatable)", collect, [])
     .option('--approval-delay <duration>', 'how long people take to approve each gate, e.g. 10m', '0m')
     .option('--json', 'machine-readable output')
-    .action((file: string, options: DrillOptions) => run(drillCommand(file, options)));
+    .addHelpText('after', CONNECTION_HELP)
+    .action((file: string, options: DrillOptions) =>
+      run(drillCommand(file, { ...options, live: options.json ? process.stderr : process.stdout })),
+    );
+
+  program
+    .command('drills')
+    .description(
+      "List a plan's past drills from the reports folder, newest first, and the trend of each component's achieved RTO across real drills, flagging the ones getting slower",
+    )
+    .argument('<plan>', 'plan name, or plan file (YAML)')
+    .option(
+      '--reports-dir <dir>',
+      'where drill evidence is saved (default: $RECOVERY_REPORTS_DIR, else drill-reports/)',
+    )
+    .option('--last <n>', 'real drills per component in the trend', '5')
+    .option('--json', 'machine-readable output')
+    .action((plan: string, options: { reportsDir?: string; last: string; json?: boolean }) =>
+      run(drillsCommand(plan, { ...options, last: Number(options.last) })),
+    );
 
   program
     .command('backups')

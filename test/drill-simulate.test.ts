@@ -5,14 +5,24 @@
  * would expect.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { SimulatedDrill } from '../cli/commands/drill';
 import { analyzeScenario } from '../plan/analysis';
 import { loadPlanFile } from '../plan/load-file';
 import { recovery } from './helpers/cli';
 
+// Every simulated drill saves its evidence: here, not in the clone's drill-reports/.
+let reports: string;
+before(async () => {
+  reports = await mkdtemp(join(tmpdir(), 'drill-simulate-'));
+});
+after(() => rm(reports, { recursive: true, force: true }));
+
 async function drill(args: string[]): Promise<{ drill: SimulatedDrill; code: number }> {
-  const result = await recovery(['drill', ...args, '--simulate', '--json']);
+  const result = await recovery(['drill', ...args, '--simulate', '--json', '--reports-dir', reports]);
   assert.ok(result.stdout.startsWith('{'), `${result.stderr}\n${result.stdout}`);
   return { drill: JSON.parse(result.stdout) as SimulatedDrill, code: result.code };
 }
@@ -88,5 +98,15 @@ describe('recovery drill --simulate', () => {
     const bad = await recovery(['drill', 'examples/agama.yaml', '--simulate', '--slow', 'agama-mysql:fast']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--slow "agama-mysql:fast": expected <component>:<factor>/);
+  });
+
+  it('without --simulate or --real, explains both', async () => {
+    const result = await recovery(['drill', 'examples/agama.yaml', '--scenario', 'monthly-restore-test']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--simulate rehearses the scenario on the time-skipping test server/);
+    assert.match(result.stderr, /--real runs it as a drill on the Temporal cluster/);
+    const both = await recovery(['drill', 'examples/agama.yaml', '--real', '--fail', 'agama-mysql:2']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--fail: only for --simulate; a real drill runs for real/);
   });
 });

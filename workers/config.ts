@@ -1,6 +1,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { join, resolve } from 'node:path';
 import type { NotificationChannels } from '../activities/notify';
+import { defaultReportsDir } from '../evidence/store';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 
 /** Task queue the recovery worker polls and clients start recoveries on. */
@@ -18,7 +19,8 @@ export interface TemporalSettings {
  * config file (TEMPORAL_CONFIG_FILE, default ~/.config/temporalio/temporal.toml). Default:
  * localhost:7233, namespace "default". The task queue comes from RECOVERY_TASK_QUEUE.
  * Activities read plans from RECOVERY_PLANS_DIR (default: examples/) and notify through
- * RECOVERY_SLACK_WEBHOOK_URL and RECOVERY_SNS_TOPIC_ARN when set (the log always).
+ * RECOVERY_SLACK_WEBHOOK_URL and RECOVERY_SNS_TOPIC_ARN when set (the log always); drill evidence
+ * goes to RECOVERY_REPORTS_DIR (default: drill-reports/ under the current directory).
  */
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
@@ -33,9 +35,11 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
 export function activitySettings(env: NodeJS.ProcessEnv = process.env): {
   plansDir: string;
   notifications: NotificationChannels;
+  reportsDir: string;
 } {
   return {
     plansDir: resolve(env.RECOVERY_PLANS_DIR || join(__dirname, '..', 'examples')),
+    reportsDir: defaultReportsDir(env),
     notifications: {
       slackWebhookUrl: env.RECOVERY_SLACK_WEBHOOK_URL || undefined,
       snsTopicArn: env.RECOVERY_SNS_TOPIC_ARN || undefined,

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
       dependencies: { aws: createAwsClients(), ...activities },
     });
     console.log(
-      `Recovery worker polling task queue "${settings.taskQueue}" in namespace "${settings.namespace}" at ${address ?? 'localhost:7233'}; plans from ${activities.plansDir}`,
+      `Recovery worker polling task queue "${settings.taskQueue}" in namespace "${settings.namespace}" at ${address ?? 'localhost:7233'}; plans from ${activities.plansDir}, drill evidence to ${activities.reportsDir}`,
     );
     await worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM
   } finally {

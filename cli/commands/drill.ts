@@ -1,24 +1,58 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { createPlanActivities } from '../../activities/plans';
 import { simulateStep } from '../../activities/simulate';
+import { componentHistory } from '../../evidence/history';
+import { defaultReportsDir, listEvidence, saveEvidence } from '../../evidence/store';
+import { analyzeScenario } from '../../plan/analysis';
 import { parseDuration } from '../../plan/duration';
+import { estimateOf } from '../../plan/kinds';
 import { slug } from '../../plan/schema/common';
+import type { RecoveryPlan } from '../../plan/schema/plan';
 import { formatMinutes } from '../../plan/rpo';
 import { locateToolchain } from '../../toolchain';
-import { registerSearchAttributes } from '../../workers/search-attributes';
+import { registerSearchAttributes, searchAttributeCommand } from '../../workers/search-attributes';
 import { recoveryWorkflow } from '../../workflows';
 import { SIMULATED_ATTEMPTS_PER_RUN } from '../../workflows/recovery';
 import type { RecoveryProgress } from '../../workflows/progress';
+import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from '../../workflows/request';
+import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../../workflows/search-attributes';
+import { drillSummary, rtoText, verdictText } from '../../evidence/summary';
 import { loadValidPlan } from '../load-or-fail';
-import { UsageError, type CommandResult } from '../result';
+import { LiveDisplay, type LiveOutput } from '../progress-text';
+import {
+  DEFAULT_QUERY_TIMEOUT_MS,
+  queryProgress,
+  RECOVERY_WORKFLOW_TYPE,
+  rootCause,
+  serverFailure,
+  shellWord,
+  type RecoveryHandle,
+} from '../recoveries';
+import { CommandFailure, UsageError, type CommandResult } from '../result';
+import { connectTemporal, withTemporal, type Connect, type TemporalTarget } from '../temporal-client';
+import { textTable } from '../text-table';
 import { pickScenario } from './plan';
+import { compactUtc, isPlanFile, recoveryWorkflowId } from './start';
 
 export interface DrillOptions {
   scenario?: string;
   simulate?: boolean;
+  /** Run the scenario as a drill on the configured Temporal cluster, by its workers. */
+  real?: boolean;
+  /** Simulated: each component takes the median of its last real drills instead of its estimate. */
+  fromHistory?: boolean;
+  /** Where evidence is saved and past drills are read (default RECOVERY_REPORTS_DIR, else drill-reports/). */
+  reportsDir?: string;
+  /** Real drills: approve every gate automatically. */
+  autoApprove?: boolean;
   json?: boolean;
   /** `<component>:<failed attempts>`, repeatable. */
   fail?: string[];
@@ -26,6 +60,12 @@ export interface DrillOptions {
   slow?: string[];
   /** How long a person takes to approve a gate, e.g. `10m`. */
   approvalDelay?: string;
+  /** Real drills: how the CLI reaches Temporal (tests pass their environment's). */
+  connect?: Connect;
+  /** Real drills: where progress is shown while waiting. */
+  live?: LiveOutput;
+  pollMs?: number;
+  now?: () => Date;
 }
 
 export interface SimulatedDrill {
@@ -35,6 +75,23 @@ export interface SimulatedDrill {
   rtoMinutes: number;
   rtoMet: boolean;
   steps: { component: string; step: string; startMinute: number; endMinute: number; attempts: number }[];
+  /** With --from-history: the components whose duration came from past real drills. */
+  fromHistory?: { component: string; minutes: number; estimateMinutes: number; drills: number }[];
+  /** With --from-history: the components no real drill has recovered yet (they keep their estimate). */
+  noHistory?: string[];
+  /** Where the evidence of this simulated drill was saved. */
+  evidence?: { dir: string; files: string[] };
+}
+
+/** Who runs a drill, for its evidence: `user@host`. */
+export function whoRuns(): string {
+  let user = process.env.USER || process.env.USERNAME || 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): the environment's name will do
+  }
+  return `${user}@${hostname()}`;
 }
 
 /** `a:3` pairs of a repeatable option, each value checked, named in the error when wrong. */
@@ -88,6 +145,24 @@ export function simulatedDrillOf(report: RecoveryProgress): SimulatedDrill {
 
 /** A person's reading of the simulated timeline: one line per component, then the verdict. */
 function renderDrill(drill: SimulatedDrill, report: RecoveryProgress): string {
+  return [
+    renderTimeline(drill, report),
+    ...(drill.fromHistory?.length
+      ? [
+          `From past real drills: ${drill.fromHistory
+            .map(
+              (h) =>
+                `${h.component} ${formatMinutes(h.minutes)} (median of ${h.drills} drill${h.drills === 1 ? '' : 's'}; estimate ${formatMinutes(h.estimateMinutes)})`,
+            )
+            .join(', ')}`,
+        ]
+      : []),
+    ...(drill.noHistory?.length ? [`No real drill yet, estimate kept: ${drill.noHistory.join(', ')}`] : []),
+    ...(drill.evidence ? [`Evidence: ${drill.evidence.dir}`] : []),
+  ].join('\n');
+}
+
+function renderTimeline(drill: SimulatedDrill, report: RecoveryProgress): string {
   const rows = report.components.map((c) => {
     const steps = drill.steps.filter((s) => s.component === c.id);
     const from = minutesBetween(report.clockStartedAt, c.startedAt);
@@ -123,17 +198,34 @@ function renderDrill(drill: SimulatedDrill, report: RecoveryProgress): string {
   ].join('\n');
 }
 
+/** The explanation when neither --simulate nor --real says what kind of drill to run. */
+export const DRILL_KIND_HELP =
+  'say which drill: --simulate rehearses the scenario on the time-skipping test server from the estimates, in seconds, touching nothing (add --from-history to use past real drills); --real runs it as a drill on the Temporal cluster by its workers, into isolated copies, then tears them down and saves the evidence';
+
 /**
- * `recovery drill <plan.yaml> --scenario <s> --simulate [--json] [--fail c:n] [--slow c:f]
- * [--approval-delay <d>]`: the real recovery workflow on the time-skipping test server, each step
- * a durable timer of its share of the component's estimate, so hours play in seconds; failures and
- * slowness injected where asked.
+ * `recovery drill <plan> --scenario <s> --simulate|--real`: with --simulate, the real recovery
+ * workflow on the time-skipping test server, each step a durable timer of its share of the
+ * component's estimate (or, --from-history, of what past real drills took), so hours play in
+ * seconds; failures and slowness injected where asked; the evidence saved, marked simulated. With
+ * --real, the scenario as a drill on the Temporal cluster (realDrill).
  */
 export async function drillCommand(file: string, options: DrillOptions): Promise<CommandResult> {
-  if (!options.simulate)
-    throw new UsageError(
-      'only --simulate drills exist so far: a real drill is a drill-mode scenario started with recovery start',
-    );
+  if (options.simulate && options.real) throw new UsageError('--simulate or --real, not both: ' + DRILL_KIND_HELP);
+  if (!options.simulate && !options.real) throw new UsageError(DRILL_KIND_HELP);
+  const reportsDir = options.reportsDir ?? defaultReportsDir();
+  if (options.real) {
+    const simulationOnly = [
+      options.fail?.length ? '--fail' : '',
+      options.slow?.length ? '--slow' : '',
+      options.fromHistory ? '--from-history' : '',
+      options.approvalDelay && !/^0[smhd]?$/.test(options.approvalDelay) ? '--approval-delay' : '',
+    ].filter(Boolean);
+    if (simulationOnly.length)
+      throw new UsageError(`${simulationOnly.join(', ')}: only for --simulate; a real drill runs for real`);
+    return realDrill(file, { ...options, requestedBy: whoRuns() });
+  }
+  if (options.autoApprove)
+    throw new UsageError('--auto-approve is for --real drills: a simulation approves after --approval-delay');
   const fail = pairs('--fail', options.fail, (n) => Number.isInteger(n) && n >= 1, 'failed attempts');
   const slow = pairs('--slow', options.slow, (n) => n > 0, 'factor');
   const approvalDelay = options.approvalDelay ?? '0m';
@@ -147,6 +239,8 @@ export async function drillCommand(file: string, options: DrillOptions): Promise
       throw new UsageError(
         `no component "${id}" in plan ${plan.name}: use one of ${plan.components.map((c) => c.id).join(', ')}`,
       );
+  const history = options.fromHistory ? await historyFactors(plan, scenario, reportsDir, slow) : undefined;
+  const requestedBy = whoRuns();
 
   // The test server and the worker are the command's own business: only errors are worth a line.
   Runtime.install({
@@ -158,6 +252,7 @@ export async function drillCommand(file: string, options: DrillOptions): Promise
     TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } }),
     bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('ERROR') }),
   ]);
+  let report: RecoveryProgress;
   try {
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
     const taskQueue = 'simulated-drill';
@@ -169,30 +264,223 @@ export async function drillCommand(file: string, options: DrillOptions): Promise
       activities: { ...createPlanActivities('.'), notify: () => Promise.resolve({ channels: [] }), simulateStep },
     });
     const raw = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    const report = await worker.runUntil(
+    // Its own id: the evidence folder is named after it, and no two simulations share one.
+    const started = options.now?.() ?? new Date();
+    report = await worker.runUntil(
       env.client.workflow.execute(recoveryWorkflow, {
         taskQueue,
-        workflowId: `simulated-drill-${plan.name}-${scenario}`,
+        workflowId: `simulated-drill-${plan.name}-${scenario}-${compactUtc(started)}-${randomBytes(3).toString('hex')}`,
         args: [
           {
             plan: raw,
             scenario,
+            requestedBy,
             simulation: {
               fail,
-              slow,
+              slow: { ...(history?.slow ?? {}), ...slow },
               approvalDelayMinutes: approvalMs / 60_000,
             },
           },
         ],
       }),
     );
-    const drill = simulatedDrillOf(report);
-    return {
-      stdout: `${options.json ? JSON.stringify(drill, null, 2) : renderDrill(drill, report)}\n`,
-      stderr: warnings.length ? `${warnings.join('\n')}\n` : undefined,
-      exitCode: drill.rtoMet ? 0 : 1,
-    };
   } finally {
     await env.teardown();
   }
+  report = { ...report, simulated: true, requestedBy: report.requestedBy ?? requestedBy };
+  const drill: SimulatedDrill = {
+    ...simulatedDrillOf(report),
+    ...(history ? { fromHistory: history.used, noHistory: history.none } : {}),
+    evidence: await saveEvidence(reportsDir, report),
+  };
+  return {
+    stdout: `${options.json ? JSON.stringify(drill, null, 2) : renderDrill(drill, report)}\n`,
+    stderr: warnings.length ? `${warnings.join('\n')}\n` : undefined,
+    exitCode: drill.rtoMet ? 0 : 1,
+  };
+}
+
+/**
+ * --from-history: the slowness factor that makes each component of the scenario take what its last
+ * real drills took (median of finishedAt − startedAt) instead of its estimate; an explicit --slow
+ * wins. Components never drilled for real keep their estimate, and are named.
+ */
+async function historyFactors(
+  plan: RecoveryPlan,
+  scenario: string,
+  reportsDir: string,
+  explicit: Record<string, number>,
+): Promise<{ slow: Record<string, number>; used: NonNullable<SimulatedDrill['fromHistory']>; none: string[] }> {
+  const { drills } = await listEvidence(reportsDir, plan.name);
+  const history = componentHistory(drills.map((d) => d.summary));
+  const slow: Record<string, number> = {};
+  const used: NonNullable<SimulatedDrill['fromHistory']> = [];
+  const none: string[] = [];
+  for (const id of analyzeScenario(plan, scenario).components) {
+    if (explicit[id] !== undefined) continue;
+    const past = history.get(id);
+    if (!past) {
+      none.push(id);
+      continue;
+    }
+    const estimateMinutes = parseDuration(estimateOf(plan.components.find((c) => c.id === id)!))! / 60_000;
+    // A component that took no measurable time still needs a positive factor.
+    slow[id] = Math.max(past.minutes, 1 / 60) / Math.max(estimateMinutes, 1 / 60);
+    used.push({ component: id, minutes: past.minutes, estimateMinutes, drills: past.drills });
+  }
+  return { slow, used, none };
+}
+
+const PLAN_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+/**
+ * --real: starts the scenario as a drill (`drill: true`, who runs it) on the configured Temporal
+ * cluster, follows it as `recovery start --wait` does, then prints the verdict and where the worker
+ * saved the evidence. Exit code 0 only for a drill that succeeded inside its RTO and was torn down.
+ */
+async function realDrill(plan: string, options: DrillOptions & { requestedBy: string }): Promise<CommandResult> {
+  const now = options.now?.() ?? new Date();
+  let ref: RecoveryRequest['plan'];
+  let name: string;
+  let scenario: string;
+  let warnings: string[] = [];
+  if (isPlanFile(plan)) {
+    const loaded = await loadValidPlan(plan);
+    // The plan as written: the worker validates it again, with the same loader.
+    ref = parse(await readFile(plan, 'utf8'), { maxAliasCount: 100 }) as Record<string, unknown>;
+    name = loaded.plan.name;
+    scenario = pickScenario(loaded.plan, options.scenario);
+    warnings = loaded.warnings;
+  } else {
+    if (!PLAN_NAME.test(plan))
+      throw new UsageError(
+        `"${plan}" is neither a plan name of the worker's plans directory (lowercase letters, digits, dashes) nor a plan file (.yaml, .yml, or a path with a /)`,
+      );
+    if (!options.scenario)
+      throw new UsageError(
+        `name the scenario to drill with --scenario: the worker reads plan "${plan}" from its plans directory`,
+      );
+    ref = plan;
+    name = plan;
+    scenario = options.scenario;
+  }
+  const request: RecoveryRequest = {
+    plan: ref,
+    scenario,
+    drill: true,
+    requestedBy: options.requestedBy,
+    ...(options.autoApprove ? { approvals: { auto: true } } : {}),
+  };
+  const checked = recoveryRequestSchema.safeParse(request);
+  if (!checked.success) throw new UsageError(describeRequestIssues(checked.error).join('\n'));
+  const workflowId = recoveryWorkflowId(name, scenario, `drill-${compactUtc(now)}`);
+  const stderr = warnings.length ? `${warnings.join('\n')}\n` : undefined;
+
+  return withTemporal(options.connect ?? (() => connectTemporal()), async (target) => {
+    let handle: RecoveryHandle;
+    try {
+      handle = await target.client.workflow.start<typeof recoveryWorkflow>(RECOVERY_WORKFLOW_TYPE, {
+        taskQueue: target.taskQueue,
+        workflowId,
+        args: [request],
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: RECOVERY_PLAN, value: name },
+          { key: RECOVERY_SCENARIO, value: scenario },
+          { key: RECOVERY_STATUS, value: 'loading' },
+        ]),
+      });
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError)
+        throw new UsageError(
+          `drill ${workflowId} is already running: follow it with recovery status ${shellWord(workflowId)}`,
+        );
+      if (/search attribute/i.test(rootCause(error).message))
+        throw new CommandFailure(
+          `namespace "${target.namespace}" lacks the recovery search attributes (${rootCause(error).message}); register them:\n${searchAttributeCommand(target.namespace)}`,
+        );
+      throw serverFailure(error, `cannot start drill ${workflowId}`);
+    }
+    const report = await followDrill(target, handle, options.live, options.pollMs ?? 1_000);
+    if ('refused' in report) throw new UsageError(`drill ${workflowId} refused: ${report.refused}`);
+    const result = drillResult(report.progress, report.ended, options.json);
+    return {
+      ...result,
+      stderr:
+        [stderr, report.ended ? `drill ${workflowId} ended: ${report.ended}\n` : ''].filter(Boolean).join('') ||
+        undefined,
+    };
+  });
+}
+
+/** Watches a drill to its end, with progress as it changes; its last known record and why it ended badly. */
+async function followDrill(
+  target: TemporalTarget,
+  handle: RecoveryHandle,
+  live: LiveOutput | undefined,
+  pollMs: number,
+): Promise<{ progress?: RecoveryProgress; ended?: string } | { refused: string }> {
+  const display = new LiveDisplay(live);
+  display.note(`Started drill ${handle.workflowId}; waiting for it to finish (Ctrl-C stops watching, not the drill).`);
+  let over = false;
+  const outcome = handle.result().then(
+    (report) => ({ report }),
+    (error: unknown) => ({ error }),
+  );
+  void outcome.finally(() => (over = true));
+  while (!over) {
+    const answer = await queryProgress(
+      target,
+      handle,
+      target.taskQueue,
+      Math.min(DEFAULT_QUERY_TIMEOUT_MS, pollMs * 5),
+    );
+    if ('progress' in answer) display.update(answer.progress);
+    await Promise.race([sleep(pollMs), outcome]);
+  }
+  const result = await outcome;
+  if ('report' in result) {
+    display.update(result.report);
+    display.done();
+    return { progress: result.report };
+  }
+  display.done();
+  if (!(result.error instanceof WorkflowFailedError))
+    throw serverFailure(result.error, `lost track of ${handle.workflowId}`);
+  const cause = rootCause(result.error);
+  if (cause.type === 'InvalidPlan' || cause.type === 'InvalidRecoveryRequest') return { refused: cause.message };
+  const answer = await queryProgress(target, handle, target.taskQueue, DEFAULT_QUERY_TIMEOUT_MS);
+  return { ...('progress' in answer ? { progress: answer.progress } : {}), ended: cause.message };
+}
+
+/** The verdict of a real drill, per component, and where its evidence is. */
+function drillResult(progress: RecoveryProgress | undefined, ended: string | undefined, json?: boolean): CommandResult {
+  if (!progress) return { stdout: json ? `${JSON.stringify({ passed: false, ended }, null, 2)}\n` : '', exitCode: 1 };
+  const summary = drillSummary(progress);
+  const passed = summary.passed && !ended;
+  if (json)
+    return {
+      stdout: `${JSON.stringify({ passed, summary, evidence: progress.evidence ?? null }, null, 2)}\n`,
+      exitCode: passed ? 0 : 1,
+    };
+  const rows = summary.components.map((c) => [
+    c.id,
+    c.status,
+    c.durationMinutes === undefined ? '-' : formatMinutes(c.durationMinutes),
+    rtoText(c.rto),
+  ]);
+  const lines = [
+    '',
+    `Drill ${summary.recoveryId} of ${summary.plan}, scenario ${summary.scenario}, run by ${summary.requestedBy}`,
+    '',
+    textTable(['component', 'status', 'took', 'RTO (achieved / objective)'], rows),
+    '',
+    `RTO: ${rtoText(summary.rto)}`,
+    `Teardown: ${summary.teardown}`,
+    ...summary.left.map((l) => `  left behind: ${l.what} (${l.component}); remove it with: ${l.command}`),
+    `Verdict: ${verdictText(summary)}`,
+    progress.evidence
+      ? `Evidence: ${progress.evidence.dir} (${progress.evidence.files.map((f) => f.split('/').pop()).join(', ')})`
+      : 'Evidence: none saved (the worker reported no evidence folder)',
+  ];
+  return { stdout: `${lines.join('\n')}\n`, exitCode: passed ? 0 : 1 };
 }
