@@ -381,7 +381,7 @@ describe('redis kind on a real redis-server', () => {
     await writeFile(rdb, bytes);
     await assert.rejects(
       call(activities.verifyRedisRestore, { component: c, type: 'snapshot', backupId: first.id }),
-      nonRetryable('CorruptBackup', `${first.id}/dump.rdb`, 'checksum'),
+      nonRetryable('BackupCorrupt', `${first.id}/dump.rdb`, 'checksum'),
     );
 
     // Damaged before it was backed up: the checksums match, redis-check-rdb does not.
@@ -391,14 +391,14 @@ describe('redis kind on a real redis-server', () => {
     await writeFile(manifestFile, JSON.stringify(manifest));
     await assert.rejects(
       call(activities.chooseRedisSnapshot, { component: c, targetTime: target }),
-      nonRetryable('CorruptBackup', 'redis-check-rdb', first.id),
+      nonRetryable('BackupCorrupt', 'redis-check-rdb', first.id),
     );
   });
 
   it('fails before touching anything when no snapshot covers the target', async () => {
     await assert.rejects(
       call(activities.chooseRedisSnapshot, { component, targetTime: '2020-01-01T00:00:00Z' }),
-      nonRetryable('BrokenBackupChain', backupDir, first.id),
+      nonRetryable('BrokenChain', backupDir, first.id),
     );
   });
 

@@ -120,14 +120,7 @@ export async function backupMysql(
     throw nonRetryable(`${c.id}: backupMysql takes full and incremental backups, not ${type}`, 'InvalidBackupRequest');
   const store = new LocalBackupStore(c.backupDir);
   const existing = await store.read(backupId);
-  if (existing) {
-    if (existing.type !== type)
-      throw nonRetryable(
-        `${c.id}: backup ${backupId} in ${c.backupDir} is a ${existing.type} backup, not ${type}`,
-        'BackupIdConflict',
-      );
-    return existing;
-  }
+  if (existing) return existing; // a retry after the commit (the id carries the type)
   const base = type === 'incremental' ? await incrementalBase(store, c) : undefined;
   const staged = await store.stage(backupId);
   const target = join(staged, DATA_SUBDIR);

@@ -91,7 +91,7 @@ async function verifySnapshot(c: RedisComponent, redisServer: string, snapshot: 
   if (problems.length > 0)
     throw ApplicationFailure.nonRetryable(
       `${c.id}: snapshot ${snapshot.id} in ${c.backupDir} is damaged, nothing was restored:\n${problems.slice(0, 20).join('\n')}`,
-      'CorruptBackup',
+      'BackupCorrupt',
       { problems: problems.slice(0, 100) },
     );
 }
@@ -106,7 +106,7 @@ async function chooseSnapshot(c: RedisComponent, redisServer: string, target: Da
     if (!(error instanceof BrokenChainError)) throw error;
     throw ApplicationFailure.nonRetryable(
       `${c.id}: no snapshot in ${c.backupDir} restores ${target === 'latest' ? 'the latest point' : target.toISOString()}: ${error.message}`,
-      'BrokenBackupChain',
+      'BrokenChain',
     );
   }
   const snapshot = chain.links.at(-1)!;
