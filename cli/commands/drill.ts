@@ -1,11 +1,8 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime, Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import { createPlanActivities } from '../../activities/plans';
 import { simulateStep } from '../../activities/simulate';
@@ -18,29 +15,20 @@ import { slug } from '../../plan/schema/common';
 import type { RecoveryPlan } from '../../plan/schema/plan';
 import { formatMinutes } from '../../plan/rpo';
 import { locateToolchain } from '../../toolchain';
-import { registerSearchAttributes, searchAttributeCommand } from '../../workers/search-attributes';
+import { registerSearchAttributes } from '../../workers/search-attributes';
 import { recoveryWorkflow } from '../../workflows';
 import { SIMULATED_ATTEMPTS_PER_RUN } from '../../workflows/recovery';
 import type { RecoveryProgress } from '../../workflows/progress';
 import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from '../../workflows/request';
-import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../../workflows/search-attributes';
 import { drillSummary, rtoText, verdictText } from '../../evidence/summary';
 import { loadValidPlan } from '../load-or-fail';
-import { LiveDisplay, type LiveOutput } from '../progress-text';
-import {
-  DEFAULT_QUERY_TIMEOUT_MS,
-  queryProgress,
-  RECOVERY_WORKFLOW_TYPE,
-  rootCause,
-  serverFailure,
-  shellWord,
-  type RecoveryHandle,
-} from '../recoveries';
-import { CommandFailure, UsageError, type CommandResult } from '../result';
-import { connectTemporal, withTemporal, type Connect, type TemporalTarget } from '../temporal-client';
+import { type LiveOutput } from '../progress-text';
+import { UsageError, type CommandResult } from '../result';
+import { connectTemporal, withTemporal, type Connect } from '../temporal-client';
 import { textTable } from '../text-table';
 import { pickScenario } from './plan';
-import { compactUtc, isPlanFile, recoveryWorkflowId } from './start';
+import { followRecovery, resolvePlan, startRecovery } from '../start-recovery';
+import { compactUtc, recoveryWorkflowId } from './start';
 
 export interface DrillOptions {
   scenario?: string;
@@ -331,8 +319,6 @@ async function historyFactors(
   return { slow, used, none };
 }
 
-const PLAN_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-
 /**
  * --real: starts the scenario as a drill (`drill: true`, who runs it) on the configured Temporal
  * cluster, follows it as `recovery start --wait` does, then prints the verdict and where the worker
@@ -340,116 +326,30 @@ const PLAN_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
  */
 async function realDrill(plan: string, options: DrillOptions & { requestedBy: string }): Promise<CommandResult> {
   const now = options.now?.() ?? new Date();
-  let ref: RecoveryRequest['plan'];
-  let name: string;
-  let scenario: string;
-  let warnings: string[] = [];
-  if (isPlanFile(plan)) {
-    const loaded = await loadValidPlan(plan);
-    // The plan as written: the worker validates it again, with the same loader.
-    ref = parse(await readFile(plan, 'utf8'), { maxAliasCount: 100 }) as Record<string, unknown>;
-    name = loaded.plan.name;
-    scenario = pickScenario(loaded.plan, options.scenario);
-    warnings = loaded.warnings;
-  } else {
-    if (!PLAN_NAME.test(plan))
-      throw new UsageError(
-        `"${plan}" is neither a plan name of the worker's plans directory (lowercase letters, digits, dashes) nor a plan file (.yaml, .yml, or a path with a /)`,
-      );
-    if (!options.scenario)
-      throw new UsageError(
-        `name the scenario to drill with --scenario: the worker reads plan "${plan}" from its plans directory`,
-      );
-    ref = plan;
-    name = plan;
-    scenario = options.scenario;
-  }
+  const resolved = await resolvePlan(plan, options.scenario);
   const request: RecoveryRequest = {
-    plan: ref,
-    scenario,
+    plan: resolved.ref,
+    scenario: resolved.scenario,
     drill: true,
     requestedBy: options.requestedBy,
     ...(options.autoApprove ? { approvals: { auto: true } } : {}),
   };
   const checked = recoveryRequestSchema.safeParse(request);
   if (!checked.success) throw new UsageError(describeRequestIssues(checked.error).join('\n'));
-  const workflowId = recoveryWorkflowId(name, scenario, `drill-${compactUtc(now)}`);
-  const stderr = warnings.length ? `${warnings.join('\n')}\n` : undefined;
+  const workflowId = recoveryWorkflowId(resolved.name, resolved.scenario, `drill-${compactUtc(now)}`);
+  const stderr = resolved.warnings.length ? `${resolved.warnings.join('\n')}\n` : undefined;
 
   return withTemporal(options.connect ?? (() => connectTemporal()), async (target) => {
-    let handle: RecoveryHandle;
-    try {
-      handle = await target.client.workflow.start<typeof recoveryWorkflow>(RECOVERY_WORKFLOW_TYPE, {
-        taskQueue: target.taskQueue,
-        workflowId,
-        args: [request],
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: RECOVERY_PLAN, value: name },
-          { key: RECOVERY_SCENARIO, value: scenario },
-          { key: RECOVERY_STATUS, value: 'loading' },
-        ]),
-      });
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError)
-        throw new UsageError(
-          `drill ${workflowId} is already running: follow it with recovery status ${shellWord(workflowId)}`,
-        );
-      if (/search attribute/i.test(rootCause(error).message))
-        throw new CommandFailure(
-          `namespace "${target.namespace}" lacks the recovery search attributes (${rootCause(error).message}); register them:\n${searchAttributeCommand(target.namespace)}`,
-        );
-      throw serverFailure(error, `cannot start drill ${workflowId}`);
-    }
-    const report = await followDrill(target, handle, options.live, options.pollMs ?? 1_000);
-    if ('refused' in report) throw new UsageError(`drill ${workflowId} refused: ${report.refused}`);
-    const result = drillResult(report.progress, report.ended, options.json);
+    const handle = await startRecovery(target, { workflowId, request, plan: resolved, what: 'drill' });
+    const outcome = await followRecovery(target, handle, { live: options.live, pollMs: options.pollMs, what: 'drill' });
+    if ('refused' in outcome) throw new UsageError(`drill ${workflowId} refused: ${outcome.refused}`);
+    const ended = 'ended' in outcome ? outcome.ended : undefined;
+    const result = drillResult('report' in outcome ? outcome.report : outcome.progress, ended, options.json);
     return {
       ...result,
-      stderr:
-        [stderr, report.ended ? `drill ${workflowId} ended: ${report.ended}\n` : ''].filter(Boolean).join('') ||
-        undefined,
+      stderr: [stderr, ended ? `drill ${workflowId} ended: ${ended}\n` : ''].filter(Boolean).join('') || undefined,
     };
   });
-}
-
-/** Watches a drill to its end, with progress as it changes; its last known record and why it ended badly. */
-async function followDrill(
-  target: TemporalTarget,
-  handle: RecoveryHandle,
-  live: LiveOutput | undefined,
-  pollMs: number,
-): Promise<{ progress?: RecoveryProgress; ended?: string } | { refused: string }> {
-  const display = new LiveDisplay(live);
-  display.note(`Started drill ${handle.workflowId}; waiting for it to finish (Ctrl-C stops watching, not the drill).`);
-  let over = false;
-  const outcome = handle.result().then(
-    (report) => ({ report }),
-    (error: unknown) => ({ error }),
-  );
-  void outcome.finally(() => (over = true));
-  while (!over) {
-    const answer = await queryProgress(
-      target,
-      handle,
-      target.taskQueue,
-      Math.min(DEFAULT_QUERY_TIMEOUT_MS, pollMs * 5),
-    );
-    if ('progress' in answer) display.update(answer.progress);
-    await Promise.race([sleep(pollMs), outcome]);
-  }
-  const result = await outcome;
-  if ('report' in result) {
-    display.update(result.report);
-    display.done();
-    return { progress: result.report };
-  }
-  display.done();
-  if (!(result.error instanceof WorkflowFailedError))
-    throw serverFailure(result.error, `lost track of ${handle.workflowId}`);
-  const cause = rootCause(result.error);
-  if (cause.type === 'InvalidPlan' || cause.type === 'InvalidRecoveryRequest') return { refused: cause.message };
-  const answer = await queryProgress(target, handle, target.taskQueue, DEFAULT_QUERY_TIMEOUT_MS);
-  return { ...('progress' in answer ? { progress: answer.progress } : {}), ended: cause.message };
 }
 
 /** The verdict of a real drill, per component, and where its evidence is. */

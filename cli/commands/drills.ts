@@ -5,7 +5,7 @@ import { formatMinutes } from '../../plan/rpo';
 import { loadValidPlan } from '../load-or-fail';
 import { UsageError, type CommandResult } from '../result';
 import { textTable } from '../text-table';
-import { isPlanFile } from './start';
+import { isPlanFile } from '../start-recovery';
 
 export interface DrillsOptions {
   reportsDir?: string;

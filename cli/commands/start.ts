@@ -1,28 +1,11 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
-import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { parse } from 'yaml';
-import { searchAttributeCommand } from '../../workers/search-attributes';
 import type { RecoveryProgress } from '../../workflows/progress';
-import type { recoveryWorkflow } from '../../workflows/recovery';
 import { reportMarkdown } from '../../workflows/report-markdown';
 import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from '../../workflows/request';
-import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../../workflows/search-attributes';
-import { loadValidPlan } from '../load-or-fail';
-import { LiveDisplay, type LiveOutput } from '../progress-text';
-import {
-  DEFAULT_QUERY_TIMEOUT_MS,
-  queryProgress,
-  RECOVERY_WORKFLOW_TYPE,
-  rootCause,
-  serverFailure,
-  shellWord,
-  type RecoveryHandle,
-} from '../recoveries';
-import { CommandFailure, UsageError, type CommandResult } from '../result';
+import { type LiveOutput } from '../progress-text';
+import { shellWord, type RecoveryHandle } from '../recoveries';
+import { UsageError, type CommandResult } from '../result';
 import { connectTemporal, withTemporal, type Connect, type TemporalTarget } from '../temporal-client';
-import { pickScenario } from './plan';
+import { followRecovery, resolvePlan, startRecovery } from '../start-recovery';
 
 export interface StartOptions {
   scenario?: string;
@@ -45,11 +28,6 @@ export interface StartOptions {
   now?: () => Date;
 }
 
-/** A path to a plan file rather than a plan name of the worker's plans directory. */
-export const isPlanFile = (plan: string) => /\.ya?ml$/i.test(plan) || plan.includes('/');
-
-const PLAN_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-
 /** `20261121T140500Z`: a UTC timestamp that sorts and fits in a workflow id. */
 export const compactUtc = (at: Date) =>
   at
@@ -68,33 +46,6 @@ const FLAGS: [RegExp, string][] = [
   [/^targetTime:/, '--target-time:'],
   [/^scenario:/, '--scenario:'],
 ];
-
-/** The plan to send (a name, or the file's content) and its name and scenario, checked locally when we can. */
-async function resolvePlan(
-  plan: string,
-  scenario: string | undefined,
-): Promise<{ ref: RecoveryRequest['plan']; name: string; scenario: string; warnings: string[] }> {
-  if (isPlanFile(plan)) {
-    const loaded = await loadValidPlan(plan);
-    // The plan as written: the worker validates it again, with the same loader.
-    const raw = parse(await readFile(plan, 'utf8'), { maxAliasCount: 100 }) as Record<string, unknown>;
-    return {
-      ref: raw,
-      name: loaded.plan.name,
-      scenario: pickScenario(loaded.plan, scenario),
-      warnings: loaded.warnings,
-    };
-  }
-  if (!PLAN_NAME.test(plan))
-    throw new UsageError(
-      `"${plan}" is neither a plan name of the worker's plans directory (lowercase letters, digits, dashes) nor a plan file (.yaml, .yml, or a path with a /)`,
-    );
-  if (!scenario)
-    throw new UsageError(
-      `name the scenario to run with --scenario: the worker reads plan "${plan}" from its plans directory (see them with recovery plan <file>)`,
-    );
-  return { ref: plan, name: plan, scenario, warnings: [] };
-}
 
 /**
  * `recovery start <plan> --scenario <name> [--incident <id>] [--target-time <iso>] [--wait]`:
@@ -126,31 +77,7 @@ export async function startCommand(plan: string, options: StartOptions): Promise
   const stderr = resolved.warnings.length ? `${resolved.warnings.join('\n')}\n` : undefined;
 
   return withTemporal(options.connect ?? (() => connectTemporal()), async (target) => {
-    let handle: RecoveryHandle & { firstExecutionRunId: string };
-    try {
-      handle = await target.client.workflow.start<typeof recoveryWorkflow>(RECOVERY_WORKFLOW_TYPE, {
-        taskQueue: target.taskQueue,
-        workflowId,
-        args: [request],
-        // Listed by `recovery list` at once, even before a worker picks it up.
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: RECOVERY_PLAN, value: resolved.name },
-          { key: RECOVERY_SCENARIO, value: resolved.scenario },
-          { key: RECOVERY_STATUS, value: 'loading' },
-        ]),
-      });
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError)
-        throw new UsageError(
-          `recovery ${workflowId} is already running: follow it with recovery status ${shellWord(workflowId)}` +
-            (options.incident ? '' : ', or start again in a second'),
-        );
-      if (/search attribute/i.test(rootCause(error).message))
-        throw new CommandFailure(
-          `namespace "${target.namespace}" lacks the recovery search attributes (${rootCause(error).message}); register them:\n${searchAttributeCommand(target.namespace)}`,
-        );
-      throw serverFailure(error, `cannot start recovery ${workflowId}`);
-    }
+    const handle = await startRecovery(target, { workflowId, request, plan: resolved, what: 'recovery' });
     const runId = handle.firstExecutionRunId;
     if (!options.wait) {
       const stdout = options.json
@@ -173,42 +100,12 @@ async function waitForRecovery(
   handle: RecoveryHandle,
   options: StartOptions,
 ): Promise<CommandResult> {
-  const display = new LiveDisplay(options.live);
-  const pollMs = options.pollMs ?? 1_000;
-  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-  display.note(`Started ${handle.workflowId}; waiting for it to finish (Ctrl-C stops watching, not the recovery).`);
-  let over = false;
-  const outcome = handle.result().then(
-    (report) => ({ report }),
-    (error: unknown) => ({ error }),
-  );
-  void outcome.finally(() => (over = true));
-  let silent = false;
-  while (!over) {
-    const answer = await queryProgress(target, handle, target.taskQueue, Math.min(queryTimeoutMs, pollMs * 5));
-    if ('progress' in answer) {
-      silent = false;
-      display.update(answer.progress);
-    } else if (!silent && !over) {
-      silent = true;
-      display.note(`No progress yet: ${answer.error}`);
-    }
-    await Promise.race([sleep(pollMs), outcome]);
-  }
-  const result = await outcome;
-  if ('report' in result) display.update(result.report);
-  display.done();
-  if (!options.json) display.note(''); // the report follows
-  if ('report' in result) return report(result.report, options.json);
-  const { error } = result;
-  if (!(error instanceof WorkflowFailedError)) throw serverFailure(error, `lost track of ${handle.workflowId}`);
-  const cause = rootCause(error);
-  // A request or a plan the worker refused is the user's to fix.
-  if (cause.type === 'InvalidPlan' || cause.type === 'InvalidRecoveryRequest')
-    throw new UsageError(`recovery ${handle.workflowId} refused: ${cause.message}`);
-  const answer = await queryProgress(target, handle, target.taskQueue, queryTimeoutMs);
-  const reason = `recovery ${handle.workflowId} ended: ${cause.message}\n`;
-  if ('progress' in answer) return { ...report(answer.progress, options.json), stderr: reason, exitCode: 1 };
+  const outcome = await followRecovery(target, handle, options);
+  if (!options.json) options.live?.write('\n'); // the report follows
+  if ('report' in outcome) return report(outcome.report, options.json);
+  if ('refused' in outcome) throw new UsageError(`recovery ${handle.workflowId} refused: ${outcome.refused}`);
+  const reason = `recovery ${handle.workflowId} ended: ${outcome.ended}\n`;
+  if (outcome.progress) return { ...report(outcome.progress, options.json), stderr: reason, exitCode: 1 };
   return { stdout: '', stderr: reason, exitCode: 1 };
 }
 
