@@ -108,6 +108,26 @@ export const RULES: PlanRule[] = [
     },
   },
   {
+    name: 'backup-types-of-the-kind',
+    check: (input) =>
+      input.components.flatMap((c) => {
+        if (!c.kind || !KIND_NAMES.includes(c.kind as Component['kind'])) return [];
+        const types = kindOf({ kind: c.kind } as Component).backups?.types;
+        if (!types) return [];
+        return list(record(c.fields.backup).schedules).flatMap((schedule, i): Finding[] => {
+          const type = text(record(schedule).type);
+          if (type === undefined || types.includes(type as (typeof types)[number])) return [];
+          return [
+            {
+              severity: 'error',
+              path: ['components', c.index, 'backup', 'schedules', i, 'type'],
+              message: `${c.kind} backups are ${types.join(' or ')}, not ${type}: the engine cannot take that kind of backup of it`,
+            },
+          ];
+        });
+      }),
+  },
+  {
     name: 'backup-only-on-data-commands',
     check: (input) =>
       input.components

@@ -57,6 +57,27 @@ describe('loading plans', () => {
     ]);
   });
 
+  it('refuses a backup type the kind cannot take, at the schedule', () => {
+    const yaml = [
+      'name: types',
+      'components:',
+      '  - id: cache',
+      '    kind: redis',
+      '    backupDir: /srv/backups/cache',
+      "    backup: { schedules: [{ type: full, cron: '0 * * * *' }] }",
+      '  - id: ansible',
+      '    kind: git-repo',
+      '    url: https://git.example.com/ansible.git',
+      '    backupDir: /srv/backups/ansible',
+      "    backup: { schedules: [{ type: snapshot, cron: '0 1 * * *' }, { type: incremental, cron: '0 * * * *' }] }",
+    ].join('\n');
+    const { errors } = loadPlan(yaml, 'types.yaml');
+    assert.deepEqual(errors.map(formatIssue), [
+      'types.yaml:6:35 components[0].backup.schedules[0].type redis backups are snapshot, not full: the engine cannot take that kind of backup of it',
+      'types.yaml:11:74 components[1].backup.schedules[1].type git-repo backups are full or snapshot, not incremental: the engine cannot take that kind of backup of it',
+    ]);
+  });
+
   it('points at YAML syntax errors', () => {
     const { errors } = loadPlan('name: shop\ncomponents:\n  - id: db\n   kind: mysql\n', 'bad.yaml');
     assert.equal(errors.length > 0, true);

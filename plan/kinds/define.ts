@@ -117,6 +117,8 @@ export interface KindDefinition<C extends { kind: string } = { kind: string }> {
    * (see backups/manifest.ts) and returns the committed backup's manifest.
    */
   backups?: {
+    /** The schedule types this kind's backups can be (`log` needs `archiveLogs`); others fail validation. */
+    types: readonly ('full' | 'incremental' | 'differential' | 'snapshot' | 'log')[];
     /** Takes a full, incremental or snapshot backup into the component's `backupDir`. */
     take: AutomationActivity;
     /** Archives the logs written since the last archive (`log` schedules): binlogs, WAL. */

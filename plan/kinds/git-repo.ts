@@ -45,7 +45,11 @@ export const gitRepoKind: KindDefinition<GitRepoComponent> = {
   tier: 'data',
   defaultEstimate: '10m',
   schema,
-  backups: { take: 'backupGitRepo', verifyByRestore: 'verifyGitRepoRestore' },
+  backups: {
+    types: ['full', 'snapshot'],
+    take: 'backupGitRepo',
+    verifyByRestore: 'verifyGitRepoRestore',
+  },
   productionResources: (c) => [
     ...(c.checkoutDir ? [resource.dir(c.checkoutDir)] : []),
     `git:${c.url}`,

@@ -73,7 +73,11 @@ export const influxDbKind: KindDefinition<InfluxDbComponent> = {
   tier: 'data',
   defaultEstimate: '1h',
   schema,
-  backups: { take: 'backupInfluxdb', verifyByRestore: 'verifyInfluxdbRestore' },
+  backups: {
+    types: ['full', 'incremental'],
+    take: 'backupInfluxdb',
+    verifyByRestore: 'verifyInfluxdbRestore',
+  },
   productionResources: (c) => [
     resource.dir(c.dataDir),
     resource.dir(c.configFile),

@@ -111,7 +111,12 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
   tier: 'data',
   defaultEstimate: '2h',
   schema,
-  backups: { take: 'backupMysql', archiveLogs: 'archiveMysqlBinlogs', verifyByRestore: 'verifyMysqlRestore' },
+  backups: {
+    types: ['full', 'incremental', 'log'],
+    take: 'backupMysql',
+    archiveLogs: 'archiveMysqlBinlogs',
+    verifyByRestore: 'verifyMysqlRestore',
+  },
   productionResources(c) {
     const recovery = restoreTargetOf(c, 'recover', '');
     return [

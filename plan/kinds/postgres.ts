@@ -58,7 +58,12 @@ export const postgresKind: KindDefinition<PostgresComponent> = {
   tier: 'data',
   defaultEstimate: '1h',
   schema,
-  backups: { take: 'backupPostgres', archiveLogs: 'archivePostgresWal', verifyByRestore: 'verifyPostgresRestore' },
+  backups: {
+    types: ['full', 'log'],
+    take: 'backupPostgres',
+    archiveLogs: 'archivePostgresWal',
+    verifyByRestore: 'verifyPostgresRestore',
+  },
   productionResources: (c) => [
     resource.dir(c.dataDir),
     resource.tcp(c.host, c.port),

@@ -48,7 +48,11 @@ export const redisKind: KindDefinition<RedisComponent> = {
   tier: 'data',
   defaultEstimate: '15m',
   schema,
-  backups: { take: 'backupRedis', verifyByRestore: 'verifyRedisRestore' },
+  backups: {
+    types: ['snapshot'],
+    take: 'backupRedis',
+    verifyByRestore: 'verifyRedisRestore',
+  },
   productionResources: (c) => [
     resource.dir(c.dataDir),
     resource.tcp(c.host, c.port),
