@@ -9,7 +9,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { recoveryWorkflow } from '../workflows';
-import { approveUpdate, progressQuery, resolveUpdate } from '../workflows/messages';
+import { alertSignal, approveUpdate, progressQuery, resolveUpdate } from '../workflows/messages';
 import type { RecoveryProgress } from '../workflows/progress';
 import type { RecoveryRequest } from '../workflows/request';
 import {
@@ -198,6 +198,48 @@ describe('recovery engine (time-skipping server)', () => {
         );
         assert.ok(minutesBetween(report.gates[0]!.openedAt!, report.gates[0]!.decidedAt) >= 45);
         await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ gate: 'flip-dns', by: 'ben' }] }));
+      },
+    );
+  });
+
+  it('holds an alarm-started recovery at the start gate until approved, recording the incident’s alerts', async () => {
+    await withRecovery(
+      {
+        plan: testPlan([command('db', 'ok')]),
+        scenario: 'full-restore',
+        hold: true,
+        requestedBy: 'alert:alertmanager/DatabaseDown',
+      },
+      async ({ handle, calls }) => {
+        const held = await progressWhen(handle, (p) => p.gates[0]?.status === 'waiting');
+        assert.equal(held.gates[0]!.gate, 'start');
+        assert.equal(component(held, 'db').status, 'pending', 'nothing runs before the yes');
+        const alert = { source: 'alertmanager' as const, name: 'DatabaseDown', at: '2026-11-21T12:00:00.000Z' };
+        await handle.signal(alertSignal, { ...alert, status: 'firing', summary: 'db is down' });
+        await handle.signal(alertSignal, { ...alert, status: 'firing' });
+        await env.sleep('10m');
+        assert.deepEqual(calls.commands, []);
+        await handle.signal(alertSignal, { ...alert, status: 'resolved', at: '2026-11-21T12:30:00.000Z' });
+        await handle.executeUpdate(approveUpdate, { args: [{ gate: 'start', by: 'ana', comment: 'real outage' }] });
+        const report = await handle.result();
+        assert.equal(report.status, 'succeeded');
+        assert.equal(report.requestedBy, 'alert:alertmanager/DatabaseDown');
+        assert.deepEqual(pickGate(report.gates[0]!), { gate: 'start', status: 'approved', by: 'ana' });
+        assert.deepEqual(calls.commands, ['ok']);
+        const alerts = (await handle.query(progressQuery)).alerts;
+        assert.deepEqual(
+          { ...alerts, latest: alerts?.latest.map((a) => [a.status, a.summary]) },
+          {
+            received: 3,
+            firing: 2,
+            resolved: 1,
+            latest: [
+              ['firing', 'db is down'],
+              ['firing', undefined],
+              ['resolved', undefined],
+            ],
+          },
+        );
       },
     );
   });
@@ -442,3 +484,5 @@ describe('recovery engine (time-skipping server)', () => {
     );
   });
 });
+
+const pickGate = ({ gate, status, by }: RecoveryProgress['gates'][number]) => ({ gate, status, by });

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { RecoveryProgress, StepEvent } from './progress';
+import type { AlertEvent, RecoveryProgress, StepEvent } from './progress';
 
 /** Everything about a running (or finished) recovery: components, steps, gates, RTO projection. */
 export const progressQuery = defineQuery<RecoveryProgress>('progress');
@@ -29,3 +29,12 @@ export const resolveUpdate = defineUpdate<string, [ResolveInput]>('resolve');
 
 /** A component's child workflow reports each step to its recovery, for the progress view. */
 export const stepEventSignal = defineSignal<[StepEvent]>('stepEvent');
+
+/**
+ * Alerts about the incident a recovery runs for, after the one that started it (and that one too):
+ * the alert receiver sends them, and the recovery records them. Only the fields of AlertEvent.
+ */
+export const alertSignal = defineSignal<[AlertEvent]>('alert');
+
+/** The gate a recovery started by an alarm with `requireApproval` waits at before anything runs. */
+export const START_GATE = 'start';

@@ -87,6 +87,27 @@ export interface NotificationRecord {
   message: string;
 }
 
+/** An alert about the recovery's incident, as the alert receiver passed it on: only what the record needs. */
+export interface AlertEvent {
+  source: 'alertmanager' | 'cloudwatch' | 'generic';
+  status: 'firing' | 'resolved';
+  /** The alert or alarm name. */
+  name: string;
+  /** When it started firing, or resolved, as the source says. */
+  at: string;
+  /** One line: the alert's summary annotation or the alarm's reason, at most 300 characters. */
+  summary?: string;
+}
+
+/** Alerts received for the incident: counts, and the latest ones. */
+export interface AlertRecord {
+  received: number;
+  firing: number;
+  resolved: number;
+  /** The last 20, oldest first, each with when the recovery got it. */
+  latest: (AlertEvent & { receivedAt: string })[];
+}
+
 /** Drills: the teardown of one component, run as compensation once the drill is over. */
 export interface TeardownRecord {
   component: string;
@@ -124,6 +145,8 @@ export interface RecoveryProgress {
   pendingDecisions: PendingDecision[];
   notifications: NotificationRecord[];
   warnings: string[];
+  /** Alerts about the incident (recoveries started by an alarm). */
+  alerts?: AlertRecord;
   /** Drills: what was torn down, component by component, dependents first. */
   teardown?: TeardownRecord[];
   /** Drills: where the worker saved the evidence (Markdown, JSON, HTML). */

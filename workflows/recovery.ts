@@ -37,9 +37,11 @@ import {
 } from './component';
 import { describeLeftovers, tearDownDrill } from './drill-teardown';
 import {
+  alertSignal,
   approveUpdate,
   progressQuery,
   resolveUpdate,
+  START_GATE,
   stepEventSignal,
   type ApproveInput,
   type ResolveInput,
@@ -147,6 +149,15 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     refresh();
   });
 
+  // Alerts about the incident, from the alert receiver: recorded (the latest few), never acted on.
+  setHandler(alertSignal, (alert) => {
+    const alerts = (state.alerts ??= { received: 0, firing: 0, resolved: 0, latest: [] });
+    alerts.received += 1;
+    alerts[alert.status === 'resolved' ? 'resolved' : 'firing'] += 1;
+    alerts.latest.push({ ...alert, summary: alert.summary?.slice(0, 300), receivedAt: iso(Date.now()) });
+    if (alerts.latest.length > 20) alerts.latest.shift();
+  });
+
   setHandler(
     approveUpdate,
     ({ gate, by, comment }: ApproveInput) => {
@@ -166,6 +177,8 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
           );
         if (record.status === 'approved')
           throw new Error(`gate "${gate}" was already approved by ${record.by} at ${record.decidedAt}`);
+        if (record.status === 'closed' && gate === START_GATE)
+          throw new Error(`gate "${gate}" is not open yet: the recovery is still loading its plan`);
         if (record.status === 'closed') {
           throw new Error(
             `gate "${gate}" is not open yet: ${gate} still waits for ${progressOf(gate).dependsOn.join(', ')}; open gates: ${open.join(', ') || 'none'}`,
@@ -296,9 +309,12 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
       ...(isStateful(component) && rpo ? { rpo: { objectiveMinutes: rpo.objectiveMinutes } } : {}),
     };
   });
-  state.gates = state.components
-    .filter((c) => c.approvalRequired)
-    .map((c) => ({ gate: c.id, status: 'closed', escalatedTo: [] }));
+  state.gates = [
+    ...(req.hold ? [{ gate: START_GATE, status: 'closed' as const, escalatedTo: [] }] : []),
+    ...state.components
+      .filter((c) => c.approvalRequired)
+      .map((c) => ({ gate: c.id, status: 'closed' as const, escalatedTo: [] })),
+  ];
 
   // Notifications are queued by whoever notices something and sent in order by one sender, so
   // handlers never wait on an activity and each notice is sent exactly once.
@@ -373,7 +389,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
       return;
     }
     Object.assign(gate, { status: 'waiting', openedAt: iso(Date.now()) });
-    progressOf(id).status = 'waiting-approval';
+    if (id !== START_GATE) progressOf(id).status = 'waiting-approval';
     refresh();
     tell('approval-waiting', 'warning', `${id} waits for approval: recovery approve ${workflowId} ${id}`);
     const decided = () => gate.status === 'approved' || aborted !== undefined;
@@ -543,8 +559,11 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
   );
 
   // Every component settles before the end, so a cancelled recovery waits until its running
-  // steps have really stopped before it says so.
-  const outcomes = await Promise.allSettled(state.components.map((c) => recoverComponent(c.id)));
+  // steps have really stopped before it says so. A held recovery starts them once approved.
+  const held = req.hold ? await Promise.allSettled([passGate(START_GATE)]) : [];
+  const outcomes = held.some((o) => o.status === 'rejected')
+    ? held
+    : await Promise.allSettled(state.components.map((c) => recoverComponent(c.id)));
   const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failure) {
     const error: unknown = failure.reason;

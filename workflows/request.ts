@@ -28,6 +28,11 @@ export const recoveryRequestSchema = z
      * (`recovery drill --real`).
      */
     drill: z.boolean().optional(),
+    /**
+     * Hold the recovery at the `start` gate until a person approves it (an alarm trigger with
+     * `requireApproval`): nothing runs before, the RTO clock runs all the same.
+     */
+    hold: z.boolean().optional(),
     /** Who started it (`user@host`, a schedule, an alarm), for the record and the drill evidence. */
     requestedBy: z.string().min(1).max(200).optional(),
     /** Point in time to restore data to; the latest recovery point when absent. */
