@@ -4,11 +4,13 @@
  * where, and the command that removes it, to the people on call.
  */
 import { DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createActivities, type RecoveryActivities } from '../activities';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
@@ -17,6 +19,7 @@ import type { MotoServer } from '../toolchain/moto-server';
 import { recoveryWorkflow } from '../workflows';
 import { progressQuery } from '../workflows/messages';
 import { createPitrTable } from './helpers/aws-fixtures';
+import { recordHistory } from './helpers/histories';
 import { command, eventually, progressWhen, testPlan, testWorker, TEST_REPORTS_DIR } from './helpers/engine';
 import { bundleWorkflows, startMoto, startTimeSkippingEnv } from './helpers/servers';
 
@@ -55,7 +58,13 @@ describe('drill teardown in the engine (time-skipping server, moto)', () => {
         return Promise.resolve({ channels: ['test'] });
       },
       async runCommand({ command: script }) {
-        if (script === 'hang') await new Promise(() => undefined);
+        // `hang` heartbeats until cancelled, as a long command would.
+        const context = Context.current();
+        while (script === 'hang' && !context.cancellationSignal.aborted) {
+          context.heartbeat();
+          await sleep(50);
+        }
+        if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason;
         return { exitCode: 0, outputTail: '', durationMs: 1 };
       },
       ...overrides,
@@ -106,13 +115,16 @@ describe('drill teardown in the engine (time-skipping server, moto)', () => {
         ),
     });
     const worker = await testWorker(env, bundle, 'drill-leftovers', activities);
-    const report = await worker.runUntil(
-      env.client.workflow.execute(recoveryWorkflow, {
+    const report = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(recoveryWorkflow, {
         taskQueue: 'drill-leftovers',
         workflowId: 'drill-leftovers',
         args: [{ plan: plan('orders-b', 'ok'), scenario: 'rehearsal' }],
-      }),
-    );
+      });
+      const result = await handle.result();
+      await recordHistory(handle, 'drill-teardown-failed');
+      return result;
+    });
     assert.equal(report.status, 'succeeded', 'the drill itself passed');
     assert.equal(report.rtoMet, true);
     const [teardown] = report.teardown ?? [];

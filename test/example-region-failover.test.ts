@@ -276,7 +276,14 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   /** Everything a drill could leave behind: AWS resources by name, DNS answers, Redis servers, drill folders. */
   async function inventory(zone: string) {
     const ecsServices = async (region: string, cluster: string) => {
-      const { serviceArns = [] } = await direct.ecs(region).send(new ListServicesCommand({ cluster }));
+      const listed = await direct
+        .ecs(region)
+        .send(new ListServicesCommand({ cluster }))
+        .catch((error: Error) => {
+          if (error.name === 'ClusterNotFoundException') return { serviceArns: [] };
+          throw error;
+        });
+      const serviceArns = listed.serviceArns ?? [];
       if (serviceArns.length === 0) return [];
       const { services = [] } = await direct
         .ecs(region)
