@@ -22,7 +22,12 @@ export interface BackupReport {
   bytes: number;
   integrity: IntegrityReport;
   offsite: unknown;
-  retention: { removed: string[]; keptExpired: { id: string; why: string }[] };
+  retention: {
+    removed: string[];
+    keptExpired: { id: string; why: string }[];
+    /** The offsite copy's retention, planned from what is offsite. */
+    offsite?: { location: string; removed: string[]; keptExpired: { id: string; why: string }[] };
+  };
 }
 
 export interface IntegrityReport {
