@@ -210,6 +210,14 @@ export function createTerraformActivities(binaries: TerraformBinaries = {}) {
   }
 
   return {
+    /** Drill teardown: deletes the drill's saved plan, and only a file named like one; nothing to do when it is gone. */
+    removeTerraformDrillPlan: ({ workingDir, planFile }: { workingDir: string; planFile: string }) => {
+      if (!/^recovery-[a-z0-9-]*drill\.tfplan$/.test(planFile))
+        throw ApplicationFailure.nonRetryable(`${planFile} is not a drill's saved plan`, 'NotADrillPlan');
+      rmSync(join(workingDir, planFile), { force: true });
+      return Promise.resolve({ removed: join(workingDir, planFile) });
+    },
+
     /** `init -input=false`: providers, modules and the state backend. */
     terraformInit: async (input: TerraformInput): Promise<TerraformRunResult> => {
       const run = await mustRun(input, ['init', '-input=false', '-no-color'], { workspaceEnv: false });

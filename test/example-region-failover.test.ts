@@ -61,7 +61,8 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   before(async () => {
     [env, moto, bundle, { tofu }] = await Promise.all([
       startDevServerEnv(),
-      startMoto(),
+      // A service moto creates runs one task at once (a drill's copy of a service runs one).
+      startMoto({ MOTO_ECS_SERVICE_RUNNING: '1' }),
       bundleWorkflows(),
       testToolchain(),
     ]);

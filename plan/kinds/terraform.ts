@@ -25,6 +25,19 @@ export const terraformKind: KindDefinition<TerraformComponent> = {
     const dir = resource.dir(c.workingDir);
     return [dir, `terraform:${dir.slice('dir:'.length)}#${c.workspace ?? 'default'}`];
   },
+  teardown(c, { drillSuffix }) {
+    const planFile = `recovery${drillSuffix}.tfplan`;
+    return [
+      {
+        id: 'remove-drill-plan',
+        title: `Remove the drill's saved plan ${planFile} from ${c.workingDir}`,
+        does: `The drill only planned: the infrastructure and its state are unchanged. Its saved plan, ${planFile}, is deleted; nothing else in ${c.workingDir} is touched.`,
+        command: `rm -f ${sh(`${c.workingDir}/${planFile}`)}`,
+        // The drill's own file, which its plan step wrote: no production resource.
+        automation: automate('removeTerraformDrillPlan', { workingDir: c.workingDir, planFile }, 'short', []),
+      },
+    ];
+  },
   steps(c, { mode, drillSuffix }) {
     const tf = c.binary;
     const cd = `cd ${sh(c.workingDir)}`;
