@@ -11,6 +11,7 @@ import { listCommand, RECOVERY_STATUSES } from './commands/list';
 import { planCommand } from './commands/plan';
 import { REPORT_FORMATS, reportCommand } from './commands/report';
 import { schedulesApplyCommand, type SchedulesApplyOptions } from './commands/schedules';
+import { serveCommand, type ServeOptions } from './commands/serve';
 import { startCommand, type StartOptions } from './commands/start';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
@@ -224,6 +225,27 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('--json', 'machine-readable output')
     .addHelpText('after', CONNECTION_HELP)
     .action((options: { status?: string; plan?: string; limit?: string; json?: boolean }) => run(listCommand(options)));
+
+  program
+    .command('serve')
+    .description(
+      "Receive alarms (Alertmanager, CloudWatch through SNS, signed webhooks) and start the scenario of the plans' triggers, one recovery per incident; until SIGTERM",
+    )
+    .option('--port <port>', 'port to listen on', '9095')
+    .option('--host <address>', 'address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--plans-dir <dir>', "the worker's plans directory (default: $RECOVERY_PLANS_DIR, else examples/)")
+    .option('--sources <list>', 'alert endpoints to serve, comma-separated', 'alertmanager,sns,generic')
+    .option('--insecure-local', 'endpoints whose secret is not set accept anyone: trying it out on 127.0.0.1 only')
+    .addHelpText(
+      'after',
+      `
+Secrets come from the environment: RECOVERY_ALERTMANAGER_TOKEN (bearer token of /alerts/alertmanager),
+RECOVERY_WEBHOOK_SECRET (HMAC key of /alerts/generic), RECOVERY_SNS_TOPIC_ARNS (comma-separated topics
+/alerts/sns accepts), RECOVERY_METRICS_TOKEN (bearer token of /metrics and /-/reload; default: the
+Alertmanager token). SIGHUP or POST /-/reload reloads the plans.
+${CONNECTION_HELP}`,
+    )
+    .action((options: ServeOptions) => run(serveCommand(options)));
 
   return program;
 }

@@ -1,0 +1,114 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { isIP } from 'node:net';
+import { pino } from 'pino';
+import { PlanRegistry } from '../../triggers/plan-registry';
+import {
+  ALERT_SOURCES,
+  buildAlertReceiver,
+  missingSecrets,
+  RECEIVER_VARIABLES,
+  type AlertSource,
+  type ReceiverAuth,
+} from '../../triggers/server';
+import { activitySettings } from '../../workers/config';
+import { UsageError, type CommandResult } from '../result';
+import { connectTemporal, type Connect } from '../temporal-client';
+
+export interface ServeOptions {
+  port?: string;
+  host?: string;
+  plansDir?: string;
+  /** Endpoints without their secret accept anyone; only on 127.0.0.1. */
+  insecureLocal?: boolean;
+  /** Comma-separated alert endpoints to serve (default: all). */
+  sources?: string;
+  connect?: Connect;
+  env?: NodeJS.ProcessEnv;
+  /** Stops the receiver like SIGTERM does (tests). */
+  signal?: AbortSignal;
+  logger?: FastifyBaseLogger;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** The receiver's secrets from the environment; an empty variable counts as unset. */
+export function receiverAuthOf(env: NodeJS.ProcessEnv, insecureLocal = false): ReceiverAuth {
+  const value = (name: string) => env[name]?.trim() || undefined;
+  const topics = value(RECEIVER_VARIABLES.snsTopicArns)
+    ?.split(',')
+    .map((arn) => arn.trim())
+    .filter(Boolean);
+  return {
+    alertmanagerToken: value(RECEIVER_VARIABLES.alertmanagerToken),
+    webhookSecret: value(RECEIVER_VARIABLES.webhookSecret),
+    metricsToken: value(RECEIVER_VARIABLES.metricsToken),
+    ...(topics?.length ? { snsTopicArns: topics } : {}),
+    insecureLocal,
+  };
+}
+
+/**
+ * `recovery serve`: the alert receiver, until SIGTERM or SIGINT (in-flight requests finish first).
+ * SIGHUP reloads the plans, as `POST /-/reload` does. Refuses to start without the secrets of the
+ * endpoints it serves, naming the variables.
+ */
+export async function serveCommand(options: ServeOptions): Promise<CommandResult> {
+  const env = options.env ?? process.env;
+  const port = Number(options.port ?? '9095');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${options.port}: not a port`);
+  const host = options.host ?? '127.0.0.1';
+  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--host ${host}: not an IP address`);
+  if (options.insecureLocal && !LOOPBACK.has(host))
+    throw new UsageError(`--insecure-local serves without authentication, so only on 127.0.0.1, not on ${host}`);
+  const sources = (options.sources ?? ALERT_SOURCES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = sources.filter((s) => !(ALERT_SOURCES as readonly string[]).includes(s));
+  if (unknown.length > 0 || sources.length === 0)
+    throw new UsageError(`--sources ${options.sources}: use some of ${ALERT_SOURCES.join(', ')}`);
+  const auth = receiverAuthOf(env, options.insecureLocal);
+  const missing = missingSecrets(auth, sources as AlertSource[]);
+  if (missing.length > 0)
+    throw new UsageError(
+      `${missing.join('\n')}\n(or serve fewer endpoints with --sources, or try it out with --insecure-local on 127.0.0.1)`,
+    );
+
+  const logger = options.logger ?? pino({ name: 'recovery-serve' });
+  const plans = new PlanRegistry(options.plansDir ?? activitySettings(env).plansDir, logger);
+  await plans.reload();
+  const target = await (options.connect ?? (() => connectTemporal(env)))();
+  const app = buildAlertReceiver({ temporal: target, plans, auth, sources: sources as AlertSource[], logger });
+  const reload = () => void plans.reload();
+  process.on('SIGHUP', reload);
+  try {
+    await app.listen({ port, host });
+    logger.info(
+      { sources, plans: plans.plans.map((p) => p.name), insecureLocal: auth.insecureLocal || undefined },
+      `alert receiver listening on ${host}:${port}`,
+    );
+    await stopRequested(options.signal);
+    logger.info('stopping: finishing the requests in flight');
+  } finally {
+    process.off('SIGHUP', reload);
+    await app.close();
+    await target.close();
+  }
+  return { stdout: '', exitCode: 0 };
+}
+
+/** Resolves on SIGTERM, SIGINT or `signal`. */
+function stopRequested(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    signal?.addEventListener('abort', stop);
+    if (signal?.aborted) stop();
+  });
+}
