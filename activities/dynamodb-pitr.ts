@@ -15,12 +15,11 @@ import {
   TableAlreadyExistsException,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsClients } from './aws-clients';
 import { awsCall } from './aws-errors';
-import { heartbeatWhile } from './heartbeat';
+import { pollUntil } from './heartbeat';
 
 export interface RestoreTableToPointInTimeInput {
   sourceTableName: string;
@@ -80,27 +79,16 @@ export function createDynamoDbPitrActivities(
   }
 
   /** Polls until the table is ACTIVE, heartbeating its status; ends on cancellation. */
-  async function waitActive(what: string, region: string | undefined, tableName: string): Promise<TableDescription> {
-    const signal = cancellationSignal();
-    const deadline = Date.now() + maxWaitMs;
-    let status = 'unknown';
-    const poll = async () => {
-      for (;;) {
+  const waitActive = (what: string, region: string | undefined, tableName: string): Promise<TableDescription> =>
+    pollUntil(
+      what,
+      async () => {
         const table = await describeTable(region, tableName);
-        status = table?.TableStatus ?? 'not visible yet';
-        if (table && status === 'ACTIVE') return table;
-        heartbeat({ phase: 'waiting for ACTIVE', tableName, status });
-        if (Date.now() > deadline)
-          throw nonRetryable(`${what}: still ${status} after ${maxWaitMs / 3600_000}h`, 'WaitTimedOut');
-        try {
-          await sleep(pollIntervalMs, undefined, { signal });
-        } catch {
-          throw signal.reason;
-        }
-      }
-    };
-    return heartbeatWhile(poll(), () => ({ phase: 'waiting for ACTIVE', tableName, status }));
-  }
+        const status = table?.TableStatus ?? 'not visible yet';
+        return table && status === 'ACTIVE' ? { done: table, status } : { status };
+      },
+      { maxWaitMs, pollIntervalMs },
+    );
 
   /** Counts items with a paginated COUNT scan, heartbeating after each page. */
   async function countItems(region: string | undefined, tableName: string): Promise<number> {
@@ -212,15 +200,13 @@ export function createDynamoDbPitrActivities(
       const { tableName, region, sourceTableName: source, backupArn } = input;
       const what = `delete DynamoDB drill table ${tableName} in ${region ?? 'the default region'}`;
       if (tableName === source) throw nonRetryable(`${what}: it is the source table itself`, 'DrillIsProduction');
-      const signal = cancellationSignal();
-      const deadline = Date.now() + maxWaitMs;
-      let status = 'unknown';
       let deletedNow = false;
-      const poll = async () => {
-        for (;;) {
+      await pollUntil(
+        what,
+        async (): Promise<{ done?: true; status: string }> => {
           const table = await describeTable(region, tableName);
-          if (!table) return;
-          status = table.TableStatus ?? 'unknown';
+          if (!table) return { done: true, status: 'deleted' };
+          const status = table.TableStatus ?? 'unknown';
           const restoredFrom = table.RestoreSummary;
           const ours =
             tableNameOf(restoredFrom?.SourceTableArn) === source ||
@@ -230,36 +216,28 @@ export function createDynamoDbPitrActivities(
               `${what}: refusing to delete ${tableName}: it was not restored from ${source}${backupArn ? ` nor from backup ${backupArn}` : ''}`,
               'NotADrillTable',
             );
-          if (status === 'ACTIVE' || status === 'INACCESSIBLE_ENCRYPTION_CREDENTIALS' || status === 'ARCHIVED') {
-            const outcome = await awsCall(what, 'dynamodb:DeleteTable', async (abortSignal) => {
-              try {
-                await aws.dynamodb(region).send(new DeleteTableCommand({ TableName: tableName }), { abortSignal });
-                return 'DELETING';
-              } catch (error) {
-                // Gone meanwhile; or busy (a backup, an update): look again.
-                if (error instanceof ResourceNotFoundException) return 'deleted';
-                if (error instanceof ResourceInUseException) return `${status}, in use`;
-                throw error;
-              }
-            });
-            if (outcome === 'deleted') return;
-            if (outcome === 'DELETING') {
-              deletedNow = true;
-              log.info('Drill table deletion started', { tableName, region });
+          if (status !== 'ACTIVE' && status !== 'INACCESSIBLE_ENCRYPTION_CREDENTIALS' && status !== 'ARCHIVED')
+            return { status };
+          const outcome = await awsCall(what, 'dynamodb:DeleteTable', async (abortSignal) => {
+            try {
+              await aws.dynamodb(region).send(new DeleteTableCommand({ TableName: tableName }), { abortSignal });
+              return 'DELETING';
+            } catch (error) {
+              // Gone meanwhile; or busy (a backup, an update): look again.
+              if (error instanceof ResourceNotFoundException) return 'deleted';
+              if (error instanceof ResourceInUseException) return `${status}, in use`;
+              throw error;
             }
-            status = outcome;
+          });
+          if (outcome === 'deleted') return { done: true, status: outcome };
+          if (outcome === 'DELETING') {
+            deletedNow = true;
+            log.info('Drill table deletion started', { tableName, region });
           }
-          heartbeat({ phase: 'deleting the drill table', tableName, status });
-          if (Date.now() > deadline)
-            throw nonRetryable(`${what}: still ${status} after ${maxWaitMs / 3600_000}h`, 'WaitTimedOut');
-          try {
-            await sleep(pollIntervalMs, undefined, { signal });
-          } catch {
-            throw signal.reason;
-          }
-        }
-      };
-      await heartbeatWhile(poll(), () => ({ phase: 'deleting the drill table', tableName, status }));
+          return { status: outcome };
+        },
+        { maxWaitMs, pollIntervalMs },
+      );
       return { tableName, deletedNow };
     },
   };

@@ -1,4 +1,6 @@
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Heartbeats while `work` runs, so a long wait (a restore takes minutes to hours) is seen as alive,
@@ -14,4 +16,37 @@ export async function heartbeatWhile<T>(work: Promise<T>, details: () => unknown
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * Polls `check` every `pollIntervalMs` until it gives a value, heartbeating the last status it
+ * reported; fails (non-retryable `WaitTimedOut`) after `maxWaitMs`, and ends on cancellation.
+ */
+export async function pollUntil<T>(
+  what: string,
+  check: () => Promise<{ done?: T; status: string }>,
+  { maxWaitMs, pollIntervalMs }: { maxWaitMs: number; pollIntervalMs: number },
+): Promise<T> {
+  const signal = cancellationSignal();
+  const deadline = Date.now() + maxWaitMs;
+  let status = 'unknown';
+  const poll = async () => {
+    for (;;) {
+      const result = await check();
+      if (result.done !== undefined) return result.done;
+      status = result.status;
+      heartbeat({ what, status });
+      if (Date.now() > deadline)
+        throw ApplicationFailure.nonRetryable(
+          `${what}: still ${status} after ${maxWaitMs / 3600_000}h`,
+          'WaitTimedOut',
+        );
+      try {
+        await sleep(pollIntervalMs, undefined, { signal });
+      } catch {
+        throw signal.reason;
+      }
+    }
+  };
+  return heartbeatWhile(poll(), () => ({ what, status }));
 }

@@ -20,12 +20,11 @@ import {
   type DBInstanceAutomatedBackup,
   type RestoreDBInstanceToPointInTimeMessage,
 } from '@aws-sdk/client-rds';
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsClients } from './aws-clients';
 import { awsCall } from './aws-errors';
-import { heartbeatWhile } from './heartbeat';
+import { pollUntil } from './heartbeat';
 
 /** The instance restored from, as every activity of a component names it. */
 export interface RdsSource {
@@ -132,27 +131,8 @@ export function createRdsActivities(aws: AwsClients, { pollIntervalMs = 30_000, 
   }
 
   /** Polls `check` until it gives a value, heartbeating the last status; ends on cancellation. */
-  async function waitFor<T>(what: string, check: () => Promise<{ done?: T; status: string }>): Promise<T> {
-    const signal = cancellationSignal();
-    const deadline = Date.now() + maxWaitMs;
-    let status = 'unknown';
-    const poll = async () => {
-      for (;;) {
-        const result = await check();
-        if (result.done !== undefined) return result.done;
-        status = result.status;
-        heartbeat({ what, status });
-        if (Date.now() > deadline)
-          throw nonRetryable(`${what}: still ${status} after ${maxWaitMs / 3600_000}h`, 'WaitTimedOut');
-        try {
-          await sleep(pollIntervalMs, undefined, { signal });
-        } catch {
-          throw signal.reason;
-        }
-      }
-    };
-    return heartbeatWhile(poll(), () => ({ what, status }));
-  }
+  const waitFor = <T>(what: string, check: () => Promise<{ done?: T; status: string }>): Promise<T> =>
+    pollUntil(what, check, { maxWaitMs, pollIntervalMs });
 
   /** Waits until `instanceId` exists and is available; unknown for a while is normal right after a rename. */
   const waitAvailable = (what: string, region: string, instanceId: string, allowMissing: boolean) =>

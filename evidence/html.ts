@@ -1,7 +1,18 @@
 import { formatMinutes } from '../plan/rpo';
 import type { RecoveryProgress } from '../workflows/progress';
 import { TEARDOWN_TEXT } from './markdown';
-import { drillSummary, resultText, rtoText, runKind, verdictText, type DrillSummary } from './summary';
+import { drillSummary, rtoText, runKind, verdictText, type DrillSummary } from './summary';
+import {
+  at,
+  componentsTable,
+  integrityTable,
+  NO_INTEGRITY_CHECKS,
+  noTeardown,
+  stepsTable,
+  teardownTable,
+  took,
+  type Table,
+} from './tables';
 
 /** Every string from the plan or the report goes through here: no markup of theirs reaches the page. */
 export const escapeHtml = (text: string) =>
@@ -59,63 +70,11 @@ export function evidenceHtml(p: RecoveryProgress): string {
     '<h2>Timeline</h2>',
     gantt(p, s),
     '<h2>RTO and RPO per component</h2>',
-    table(
-      [
-        'component',
-        'kind',
-        'status',
-        'start',
-        'end',
-        'took',
-        'estimate',
-        'RTO (achieved / objective)',
-        'RPO (achieved / objective)',
-      ],
-      s.components.map((c) => [
-        c.id,
-        c.kind,
-        c.status,
-        at(c.startMinute),
-        at(c.endMinute),
-        took(c.durationMinutes),
-        formatMinutes(c.estimateMinutes),
-        rtoText(c.rto),
-        c.rpo ? rtoText(c.rpo) : '-',
-      ]),
-    ),
+    tableOf(componentsTable(s)),
     '<h2>Step timings</h2>',
-    table(
-      ['component', 'step', 'title', 'status', 'start', 'end', 'took', 'attempts', 'notes'],
-      s.steps.map((step) => [
-        step.component,
-        step.step,
-        step.title,
-        step.status,
-        at(step.startMinute),
-        at(step.endMinute),
-        took(step.durationMinutes),
-        String(step.attempts),
-        [
-          step.failedAttempts ? `${step.failedAttempts} failed` : '',
-          step.actor ? `by ${step.actor}` : '',
-          step.error ?? '',
-        ]
-          .filter(Boolean)
-          .join('; '),
-      ]),
-    ),
+    tableOf(stepsTable(s)),
     '<h2>Integrity checks</h2>',
-    s.integrityChecks.length
-      ? table(
-          ['component', 'check', 'result', 'details'],
-          s.integrityChecks.map((c) => [
-            c.component,
-            c.step,
-            c.status === 'succeeded' ? 'passed' : c.status === 'failed' ? 'FAILED' : c.status,
-            c.status === 'failed' ? (c.error ?? '') : resultText(c.result),
-          ]),
-        )
-      : '<p>This scenario has no validate or verify steps.</p>',
+    s.integrityChecks.length ? tableOf(integrityTable(s)) : `<p>${NO_INTEGRITY_CHECKS}</p>`,
     '<h2>Teardown</h2>',
     teardown(p, s),
     '<h2>Approvals and operator decisions</h2>',
@@ -141,8 +100,7 @@ export function evidenceHtml(p: RecoveryProgress): string {
   ].join('\n');
 }
 
-const at = (minute: number | undefined) => (minute === undefined ? '-' : `+${formatMinutes(Math.max(0, minute))}`);
-const took = (minutes: number | undefined) => (minutes === undefined ? '-' : formatMinutes(minutes));
+const tableOf = ({ header, rows }: Table) => table(header, rows);
 
 function table(header: string[], rows: string[][]): string {
   const row = (cells: string[], tag: 'th' | 'td') =>
@@ -181,19 +139,8 @@ function summaryTable(s: DrillSummary): string {
 }
 
 function teardown(p: RecoveryProgress, s: DrillSummary): string {
-  const records = p.teardown ?? [];
-  if (records.length === 0)
-    return `<p>${s.simulated ? 'Simulated: nothing was created, nothing to remove.' : 'Nothing to remove.'}</p>`;
-  const parts = [
-    table(
-      ['component', 'status', 'steps'],
-      records.map((r) => [
-        r.component,
-        r.status,
-        r.steps.map((step) => `${step.title}: ${step.status}${step.error ? ` (${step.error})` : ''}`).join('; '),
-      ]),
-    ),
-  ];
+  if (!p.teardown?.length) return `<p>${noTeardown(s.simulated)}</p>`;
+  const parts = [tableOf(teardownTable(p))];
   if (s.left.length)
     parts.push(
       '<p class="failed">Left behind (remove by hand):</p>',

@@ -1,7 +1,15 @@
-import { formatMinutes } from '../plan/rpo';
 import type { RecoveryProgress } from '../workflows/progress';
 import { reportMarkdown } from '../workflows/report-markdown';
-import { drillSummary, resultText, rtoText, runKind, verdictText, type DrillSummary } from './summary';
+import { drillSummary, rtoText, runKind, verdictText, type DrillSummary } from './summary';
+import {
+  componentsTable,
+  integrityTable,
+  NO_INTEGRITY_CHECKS,
+  noTeardown,
+  stepsTable,
+  teardownTable,
+  type Table,
+} from './tables';
 
 /** The recovery report's sections that the evidence carries as they are (the rest it says its own way). */
 const REPORT_SECTIONS = ['Approvals', 'Operator decisions', 'Notifications', 'Timeline', 'Plan warnings'];
@@ -29,8 +37,7 @@ export function evidenceMarkdown(p: RecoveryProgress): string {
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 const table = (header: string[], rows: string[][]) =>
   [header, header.map(() => '---'), ...rows].map((row) => `| ${row.map(cell).join(' | ')} |`).join('\n');
-const at = (minute: number | undefined) => (minute === undefined ? '-' : `+${formatMinutes(Math.max(0, minute))}`);
-const took = (minutes: number | undefined) => (minutes === undefined ? '-' : formatMinutes(minutes));
+const tableOf = ({ header, rows }: Table) => table(header, rows);
 
 const RUN: Record<ReturnType<typeof runKind>, string> = {
   real: 'real drill, on the recovery workers: isolated copies, production untouched',
@@ -63,88 +70,31 @@ function summarySection(s: DrillSummary): string {
 }
 
 function componentsSection(s: DrillSummary): string {
-  const rows = s.components.map((c) => [
-    c.id,
-    c.kind,
-    c.status,
-    at(c.startMinute),
-    at(c.endMinute),
-    took(c.durationMinutes),
-    formatMinutes(c.estimateMinutes),
-    rtoText(c.rto),
-    c.rpo ? rtoText(c.rpo) : '-',
-  ]);
   return [
     '## RTO and RPO per component',
     '',
     'Start and end are counted from the start of the RTO clock; the achieved RTO of a component is when it was back.',
     '',
-    table(
-      [
-        'component',
-        'kind',
-        'status',
-        'start',
-        'end',
-        'took',
-        'estimate',
-        'RTO (achieved / objective)',
-        'RPO (achieved / objective)',
-      ],
-      rows,
-    ),
+    tableOf(componentsTable(s)),
   ].join('\n');
 }
 
 function stepsSection(s: DrillSummary): string {
-  const rows = s.steps.map((step) => [
-    step.component,
-    step.step,
-    step.title,
-    step.status,
-    at(step.startMinute),
-    at(step.endMinute),
-    took(step.durationMinutes),
-    String(step.attempts),
-    [step.failedAttempts ? `${step.failedAttempts} failed` : '', step.actor ? `by ${step.actor}` : '', step.error ?? '']
-      .filter(Boolean)
-      .join('; '),
-  ]);
-  return [
-    '## Step timings',
-    '',
-    table(['component', 'step', 'title', 'status', 'start', 'end', 'took', 'attempts', 'notes'], rows),
-  ].join('\n');
+  return ['## Step timings', '', tableOf(stepsTable(s))].join('\n');
 }
 
 function integritySection(s: DrillSummary): string {
-  if (s.integrityChecks.length === 0) return '## Integrity checks\n\nThis scenario has no validate or verify steps.';
-  const rows = s.integrityChecks.map((c) => [
-    c.component,
-    c.step,
-    c.status === 'succeeded' ? 'passed' : c.status === 'failed' ? 'FAILED' : c.status,
-    c.status === 'failed' ? (c.error ?? '') : resultText(c.result),
-  ]);
-  return ['## Integrity checks', '', table(['component', 'check', 'result', 'details'], rows)].join('\n');
+  if (s.integrityChecks.length === 0) return `## Integrity checks\n\n${NO_INTEGRITY_CHECKS}`;
+  return ['## Integrity checks', '', tableOf(integrityTable(s))].join('\n');
 }
 
 function teardownSection(p: RecoveryProgress, s: DrillSummary): string {
   const lines = ['## Teardown', ''];
-  const records = p.teardown ?? [];
-  if (records.length === 0) {
-    lines.push(s.simulated ? 'Simulated: nothing was created, nothing to remove.' : 'Nothing to remove.');
+  if (!p.teardown?.length) {
+    lines.push(noTeardown(s.simulated));
     return lines.join('\n');
   }
-  lines.push(
-    table(
-      ['component', 'status', 'steps'],
-      records.map((r) => [
-        r.component,
-        r.status,
-        r.steps.map((step) => `${step.title}: ${step.status}${step.error ? ` (${step.error})` : ''}`).join('; '),
-      ]),
-    ),
-  );
+  lines.push(tableOf(teardownTable(p)));
   if (s.left.length)
     lines.push(
       '',

@@ -4,8 +4,6 @@
  * and point-in-time recovery switched off are mocked, and say so.
  */
 import {
-  BatchWriteItemCommand,
-  CreateTableCommand,
   DescribeTableCommand,
   DynamoDBServiceException,
   ListTablesCommand,
@@ -27,6 +25,7 @@ import type { StepAutomation, StepContext } from '../plan/kinds/define';
 import { dynamoDbTableKind, schema as dynamoDbSchema } from '../plan/kinds/dynamodb-table';
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
+import { createTable } from './helpers/aws-fixtures';
 import { startMoto } from './helpers/servers';
 import { nonRetryable } from './helpers/assertions';
 
@@ -258,19 +257,3 @@ describe('DynamoDB point-in-time restore (mocked AWS)', () => {
     );
   });
 });
-
-/** A table of `count` items keyed by `id`. */
-async function createTable(aws: AwsClients, name: string, count: number) {
-  await aws.dynamodb().send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  const items = Array.from({ length: count }, (_, i) => ({ PutRequest: { Item: { id: { S: `${name}-${i}` } } } }));
-  for (let i = 0; i < items.length; i += 25) {
-    await aws.dynamodb().send(new BatchWriteItemCommand({ RequestItems: { [name]: items.slice(i, i + 25) } }));
-  }
-}

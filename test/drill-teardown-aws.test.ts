@@ -381,7 +381,11 @@ describe('drills of the AWS and generic kinds: what they declare', () => {
       runbookOf(command!, drill).map((s) => automationOf(s)?.writes),
       [['command:app'], ['command:app']],
     );
-    assert.deepEqual(teardownOf(terraform!, drill), [], 'a terraform drill only plans');
+    assert.deepEqual(
+      teardownOf(terraform!, drill).map((s) => [s.id, automationOf(s)?.writes]),
+      [['remove-drill-plan', []]],
+      'a terraform drill only plans: its teardown removes the saved plan, nothing of production',
+    );
   });
 });
 

@@ -150,18 +150,20 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     return values;
   }
 
+  /** The cache's snapshot, as its schedule takes it, on the worker of task queue `name`. */
+  const snapshotCache = (name: string) =>
+    env.client.workflow.execute(backupWorkflow, {
+      taskQueue: name,
+      workflowId: `${name}-cache-snapshot`,
+      args: [{ plan: 'aws-region-failover', component: 'cache', type: 'snapshot' }],
+    });
+
   /** Runs one scenario of the plan by name, as `recovery start` would, with AWS calls going through `proxy`. */
   async function recover(proxy: FaultProxy, plansDir: string, name: string, scenario: string) {
     const aws = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
     const worker = await engineWorker(env, bundle, name, aws, { plansDir, binaries: { tofu } });
     return worker.runUntil(async () => {
-      if (scenario === 'region-failover')
-        // The cache's snapshot on its schedule, before the region goes down.
-        await env.client.workflow.execute(backupWorkflow, {
-          taskQueue: name,
-          workflowId: `${name}-cache-snapshot`,
-          args: [{ plan: 'aws-region-failover', component: 'cache', type: 'snapshot' }],
-        });
+      if (scenario === 'region-failover') await snapshotCache(name); // before the region goes down
       const handle = await env.client.workflow.start(recoveryWorkflow, {
         taskQueue: name,
         workflowId: `${name}-${scenario}`,
@@ -308,7 +310,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     ).map((r) => `${r.Name} ${r.Type} ${r.Failover ?? ''} ${r.ResourceRecords?.[0]?.Value ?? ''}`);
     const redisServers = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
       .split('\n')
-      .filter((line) => line.includes('redis-server'))
+      .filter((line) => line.includes('redis-server') && line.includes(scratch))
       .sort();
     const drillFolders = execFileSync('find', [scratch, '-name', '*drill*'], { encoding: 'utf8' }).trim();
     return { lists, buckets: buckets.sort(), records: records.sort(), redisServers, drillFolders };
@@ -318,12 +320,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   async function drill(plansDir: string, name: string, onCall: OnCallOptions = {}) {
     const worker = await engineWorker(env, bundle, name, direct, { plansDir, binaries: { tofu } });
     return worker.runUntil(async () => {
-      // The cache's snapshot on its schedule: what the drill restores.
-      await env.client.workflow.execute(backupWorkflow, {
-        taskQueue: name,
-        workflowId: `${name}-cache-snapshot`,
-        args: [{ plan: 'aws-region-failover', component: 'cache', type: 'snapshot' }],
-      });
+      await snapshotCache(name); // what the drill restores
       const handle = await env.client.workflow.start(recoveryWorkflow, {
         taskQueue: name,
         workflowId: `${name}-failover-drill`,

@@ -95,8 +95,19 @@ export async function createFailoverRecords(aws: AwsClients) {
 
 /** A table of `count` items keyed by `id`, with point-in-time recovery on. */
 export async function createPitrTable(aws: AwsClients, name: string, count: number): Promise<void> {
+  await createTable(aws, name, count);
   const dynamodb = aws.dynamodb();
   await dynamodb.send(
+    new UpdateContinuousBackupsCommand({
+      TableName: name,
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    }),
+  );
+}
+
+/** A table of `count` items keyed by `id`. */
+export async function createTable(aws: AwsClients, name: string, count: number): Promise<void> {
+  await aws.dynamodb().send(
     new CreateTableCommand({
       TableName: name,
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
@@ -106,13 +117,7 @@ export async function createPitrTable(aws: AwsClients, name: string, count: numb
   );
   const items = Array.from({ length: count }, (_, i) => ({ PutRequest: { Item: { id: { S: `${name}-${i}` } } } }));
   for (let i = 0; i < items.length; i += 25)
-    await dynamodb.send(new BatchWriteItemCommand({ RequestItems: { [name]: items.slice(i, i + 25) } }));
-  await dynamodb.send(
-    new UpdateContinuousBackupsCommand({
-      TableName: name,
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-    }),
-  );
+    await aws.dynamodb().send(new BatchWriteItemCommand({ RequestItems: { [name]: items.slice(i, i + 25) } }));
 }
 
 /** A versioned bucket (in us-east-1) holding `objects`, each key written in turn. */
