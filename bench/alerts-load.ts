@@ -29,7 +29,7 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { RECOVERY_WORKFLOW_TYPE } from '../cli/recoveries';
 import { PlanRegistry } from '../triggers/plan-registry';
-import { buildAlertReceiver } from '../triggers/server';
+import { buildAlertReceiver, LISTEN_BACKLOG } from '../triggers/server';
 import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../workflows/search-attributes';
 import { onCleanup } from '../test/helpers/cleanup';
 import { testPlan, waitFor } from '../test/helpers/engine';
@@ -149,7 +149,7 @@ async function main() {
     limits: { rate: { burst: 100_000, perSecond: 100_000 } },
     logger: log,
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: 0, backlog: LISTEN_BACKLOG });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/alerts/alertmanager`;
 
   const rows: string[][] = [];

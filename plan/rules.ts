@@ -48,6 +48,18 @@ function isStatefulLoose(component: LooseComponent): boolean {
 
 export const RULES: PlanRule[] = [
   {
+    // `start` is the gate a recovery started by an alarm with requireApproval waits at.
+    name: 'reserved-component-ids',
+    check: (input) =>
+      input.components
+        .filter((c) => c.id === 'start')
+        .map((c) => ({
+          severity: 'error',
+          path: ['components', c.index, 'id'],
+          message: '"start" is reserved for the start gate of held recoveries: name the component otherwise',
+        })),
+  },
+  {
     name: 'unique-component-ids',
     check: (input) => {
       const first = new Map<string, number>();

@@ -23,7 +23,7 @@ import { createPlanActivities } from '../activities/plans';
 import { alertsFromAlertmanager } from '../triggers/alertmanager';
 import { signGeneric } from '../triggers/generic';
 import { PlanRegistry } from '../triggers/plan-registry';
-import { buildAlertReceiver, type AlertReceiverOptions } from '../triggers/server';
+import { buildAlertReceiver, LISTEN_BACKLOG, type AlertReceiverOptions } from '../triggers/server';
 import { stringToSign, type SnsMessage } from '../triggers/sns';
 import { incidentIdOf } from '../triggers/start-recovery-from-alert';
 import type { recoveryWorkflow } from '../workflows';
@@ -138,7 +138,7 @@ describe('alert receiver (dev server, real HTTP)', () => {
       logger: log,
       ...more,
     });
-    await server.listen({ host: '127.0.0.1', port: 0 });
+    await server.listen({ host: '127.0.0.1', port: 0, backlog: LISTEN_BACKLOG });
     stops.push(once(() => server.close()));
     return { app: server, base: `http://127.0.0.1:${(server.server.address() as AddressInfo).port}` };
   }

@@ -78,6 +78,13 @@ describe('loading plans', () => {
     ]);
   });
 
+  it('reserves the id "start" for the start gate of held recoveries', () => {
+    const { errors } = loadPlan('name: held\ncomponents:\n  - { id: start, kind: wait, duration: 1m }\n', 'held.yaml');
+    assert.deepEqual(errors.map(formatIssue), [
+      'held.yaml:3:11 components[0].id "start" is reserved for the start gate of held recoveries: name the component otherwise',
+    ]);
+  });
+
   it('points at YAML syntax errors', () => {
     const { errors } = loadPlan('name: shop\ncomponents:\n  - id: db\n   kind: mysql\n', 'bad.yaml');
     assert.equal(errors.length > 0, true);

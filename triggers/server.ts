@@ -26,6 +26,12 @@ import { AlertDelivery, type Delivery, type RecoveryTarget } from './start-recov
 
 /** The endpoints that take alerts, as `recovery serve --sources` names them. */
 export const ALERT_SOURCES = ['alertmanager', 'sns', 'generic'] as const;
+
+/**
+ * Pending connections the kernel queues for the receiver (Node's default is 511): an alarm storm
+ * opens hundreds at once, and a full queue resets them before any request is read.
+ */
+export const LISTEN_BACKLOG = 4096;
 export type AlertSource = (typeof ALERT_SOURCES)[number];
 
 /** Where the secrets (and the SNS topics) come from: environment variables, never the command line (visible in `ps`). */

@@ -373,7 +373,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     const gate = state.gates.find((g) => g.gate === id)!;
     if (simulation) {
       Object.assign(gate, { status: 'waiting', openedAt: iso(Date.now()) });
-      progressOf(id).status = 'waiting-approval';
+      if (id !== START_GATE) progressOf(id).status = 'waiting-approval';
       refresh();
       if (simulation.approvalDelayMinutes > 0) await sleep(simulation.approvalDelayMinutes * 60_000);
       Object.assign(gate, { status: 'approved', by: 'simulated approver', decidedAt: iso(Date.now()) });

@@ -5,6 +5,7 @@ import { PlanRegistry } from '../../triggers/plan-registry';
 import {
   ALERT_SOURCES,
   buildAlertReceiver,
+  LISTEN_BACKLOG,
   missingSecrets,
   RECEIVER_VARIABLES,
   type AlertSource,
@@ -82,7 +83,7 @@ export async function serveCommand(options: ServeOptions): Promise<CommandResult
   const reload = () => void plans.reload();
   process.on('SIGHUP', reload);
   try {
-    await app.listen({ port, host });
+    await app.listen({ port, host, backlog: LISTEN_BACKLOG });
     logger.info(
       { sources, plans: plans.plans.map((p) => p.name), insecureLocal: auth.insecureLocal || undefined },
       `alert receiver listening on ${host}:${port}`,
