@@ -2,11 +2,12 @@
  * Alert-to-recovery latency under load, on loopback: a Temporal dev server, the real recovery worker
  * in a process of its own (`workers/main.ts`, plans from a temporary directory: one plan whose
  * recovery is a one-hour wait, so nothing runs) and the alert receiver in this process. Sends
- * Alertmanager alerts at increasing rates, each of its own incident so that each starts a recovery,
- * and prints p50/p99 of
+ * Alertmanager alerts at increasing rates, each matching a trigger of its own scenario (the receiver
+ * runs one recovery per plan and scenario: another incident of a running scenario is only recorded
+ * in it) so that each starts a recovery, and prints p50/p99 of
  *
  * - HTTP: from sending the alert to the receiver's 202, which it answers once the recovery is
- *   started on Temporal (and the alert signalled to it);
+ *   started on Temporal with the alert as its first signal (one SignalWithStart);
  * - started: from sending to the worker having run the recovery's first workflow task (the time of
  *   the first WorkflowTaskCompleted in its history, read afterwards for a sample of each rate);
  * - direct: a baseline in the same run, the same starts made by the Temporal client without HTTP;
@@ -127,12 +128,27 @@ async function main() {
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-bench-'));
   const plansDir = join(scratch, 'plans');
   mkdirSync(plansDir);
+  // A scenario per alert (and the warm-up's): each alert starts a recovery of its own.
+  const slots =
+    Math.min(
+      maxAlerts,
+      rates.reduce((n, rate) => n + Math.round(rate * seconds), 0),
+    ) + 1;
+  const scenarios = Array.from({ length: slots }, (_, i) => `s${i}`);
   writeFileSync(
     join(plansDir, 'bench.yaml'),
     stringify({
       ...testPlan([waitFor('soak', '1h')]),
       name: 'bench',
-      triggers: [{ source: 'alertmanager', match: { alertname: 'BenchDown' }, scenario: 'full-restore' }],
+      scenarios: [
+        { name: 'full-restore', components: ['soak'] },
+        ...scenarios.map((name) => ({ name, components: ['soak'] })),
+      ],
+      triggers: scenarios.map((scenario) => ({
+        source: 'alertmanager',
+        match: { alertname: 'BenchDown', slot: scenario },
+        scenario,
+      })),
     }),
   );
   console.log('Starting the dev server, the worker and the receiver on 127.0.0.1 ...');
@@ -154,21 +170,31 @@ async function main() {
 
   const rows: string[][] = [];
   let sent = 0;
+  let slot = 0;
   try {
-    // Warm up both paths (connections, the workflow bundle, the first describe).
+    // Warm up both paths (connections, the workflow bundle).
     await directStart(env, 'warmup', 0);
-    await sendAlert(url, 'warmup', 0);
+    await sendAlert(url, 'warmup', 0, slot++);
     for (const rate of rates) {
       const count = Math.min(Math.round(rate * seconds), maxAlerts - sent);
       if (count <= 0 || performance.now() > deadline) break;
       sent += count;
       const direct = await paced(rate, count, (i) => directStart(env, `direct-${rate}`, i));
+      const first = slot;
+      slot += count;
       const viaHttp = await paced(rate, count, async (i) => {
         const sentAt = performance.now();
         const sentEpoch = Date.now();
-        const answer = await sendAlert(url, `http-${rate}`, i);
+        const answer = await sendAlert(url, `http-${rate}`, i, first + i);
         return { ...answer, http: performance.now() - sentAt, sentEpoch };
       });
+      // The same notifications again: repeats, answered from the receiver's memory (no RPC).
+      const repeats = await paced(rate, count, async (i) => {
+        const sentAt = performance.now();
+        const answer = await sendAlert(url, `http-${rate}`, i, first + i, viaHttp[i]!.startsAt);
+        return { ok: answer.outcome === 'running', ms: performance.now() - sentAt };
+      });
+      const repeat = repeats.map((r) => r.ms).sort((a, b) => a - b);
       const ok = viaHttp.filter((r) => r.ok);
       const http = ok.map((r) => r.http).sort((a, b) => a - b);
       const every = Math.max(1, Math.floor(ok.length / E2E_SAMPLES));
@@ -189,6 +215,9 @@ async function main() {
         ms(percentile(base, 50)),
         ms(percentile(base, 99)),
         (percentile(http, 50) / percentile(base, 50)).toFixed(2),
+        `${repeats.filter((r) => r.ok).length}/${count}`,
+        ms(percentile(repeat, 50)),
+        ms(percentile(repeat, 99)),
       ]);
       console.log(`  ${rate}/s done: ${ok.length} of ${count} alerts answered 202`);
     }
@@ -210,18 +239,27 @@ async function main() {
     'direct p50',
     'direct p99',
     'HTTP/direct p50',
+    'repeats deduplicated',
+    'repeat p50',
+    'repeat p99',
   ];
   console.log('\nAlert → recovery started, in ms (loopback, dev server, one worker process):\n');
   console.log(`| ${header.join(' | ')} |`);
   console.log(`| ${header.map(() => '---').join(' | ')} |`);
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
   console.log(
-    `\nHTTP: until the receiver's 202 (recovery started and alert signalled); started: until the worker ran its first workflow task (sampled, at most ${E2E_SAMPLES} per rate); direct: client.workflow.start without HTTP, at the same rate.`,
+    `\nHTTP: until the receiver's 202 (one SignalWithStart: recovery started, alert recorded); started: until the worker ran its first workflow task (sampled, at most ${E2E_SAMPLES} per rate); direct: client.workflow.start without HTTP, at the same rate; repeat: the same notification sent again (no RPC).`,
   );
 }
 
-/** One Alertmanager notification of a group of its own: a new incident, so a new recovery. */
-async function sendAlert(url: string, group: string, i: number): Promise<{ ok: boolean; workflowId: string }> {
+/** One Alertmanager notification of a group of its own, for the trigger of scenario `s<slot>`. */
+async function sendAlert(
+  url: string,
+  group: string,
+  i: number,
+  slot: number,
+  startsAt = new Date().toISOString(),
+): Promise<{ ok: boolean; outcome: string; workflowId: string; startsAt: string }> {
   const alertname = 'BenchDown';
   const body = {
     version: '4',
@@ -231,9 +269,9 @@ async function sendAlert(url: string, group: string, i: number): Promise<{ ok: b
     alerts: [
       {
         status: 'firing',
-        labels: { alertname, bench: `${group}-${i}` },
+        labels: { alertname, bench: `${group}-${i}`, slot: `s${slot}` },
         annotations: { summary: 'bench' },
-        startsAt: new Date().toISOString(),
+        startsAt,
       },
     ],
   };
@@ -244,7 +282,12 @@ async function sendAlert(url: string, group: string, i: number): Promise<{ ok: b
   });
   const answer = (await response.json()) as { recoveries?: { outcome: string; workflowId: string }[] };
   const recovery = answer.recoveries?.[0];
-  return { ok: response.status === 202 && recovery?.outcome === 'started', workflowId: recovery?.workflowId ?? '' };
+  return {
+    ok: response.status === 202 && recovery?.outcome === 'started',
+    outcome: recovery?.outcome ?? String(response.status),
+    workflowId: recovery?.workflowId ?? '',
+    startsAt,
+  };
 }
 
 /** The baseline: the same start, by the client, without HTTP or routing. */

@@ -242,7 +242,9 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
 Secrets come from the environment: RECOVERY_ALERTMANAGER_TOKEN (bearer token of /alerts/alertmanager),
 RECOVERY_WEBHOOK_SECRET (HMAC key of /alerts/generic), RECOVERY_SNS_TOPIC_ARNS (comma-separated topics
 /alerts/sns accepts), RECOVERY_METRICS_TOKEN (bearer token of /metrics and /-/reload; default: the
-Alertmanager token). SIGHUP or POST /-/reload reloads the plans.
+Alertmanager token), RECOVERY_TRUST_PROXY (true: client addresses from X-Forwarded-For, behind a load
+balancer). SIGHUP or POST /-/reload reloads the plans. GET /healthz is liveness; GET /readyz says
+whether plans with triggers are loaded and Temporal answers.
 ${CONNECTION_HELP}`,
     )
     .action((options: ServeOptions) => run(serveCommand(options)));

@@ -5,6 +5,7 @@
  * certificate source) and signed webhooks; a storm of 1,000 identical alerts; forged, replayed,
  * malformed and oversized requests; a trigger that needs approval; rate limits and reloads.
  */
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +13,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +21,8 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { createPlanActivities } from '../activities/plans';
+import { serveCommand } from '../cli/commands/serve';
+import { UsageError } from '../cli/result';
 import { alertsFromAlertmanager } from '../triggers/alertmanager';
 import { signGeneric } from '../triggers/generic';
 import { PlanRegistry } from '../triggers/plan-registry';
@@ -155,6 +158,7 @@ describe('alert receiver (dev server, real HTTP)', () => {
         requireApproval: true,
       },
       { source: 'cloudwatch', match: { alarmName: 'shop-db-unreachable' }, scenario: 'full-restore' },
+      { source: 'cloudwatch', match: { alarmName: 'shop-db-latency' }, scenario: 'full-restore' },
       { source: 'generic', match: { name: 'shop-db-down' }, scenario: 'full-restore' },
     ]);
     let bundle;
@@ -216,6 +220,23 @@ describe('alert receiver (dev server, real HTTP)', () => {
     return last;
   }
 
+  /** Recoveries running now, by the dev server's visibility (settled). */
+  async function allRunning(): Promise<string[]> {
+    let last: string[] = [];
+    for (let stable = 0, i = 0; stable < 3 && i < 100; i++) {
+      const ids: string[] = [];
+      for await (const w of env.client.workflow.list({
+        query: "WorkflowType = 'recoveryWorkflow' AND ExecutionStatus = 'Running'",
+      }))
+        ids.push(w.workflowId);
+      ids.sort();
+      stable = ids.join() === last.join() ? stable + 1 : 0;
+      last = ids;
+      await sleep(100);
+    }
+    return last;
+  }
+
   /** A counter or histogram count of /metrics; 0 when the series does not exist yet. */
   async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
@@ -266,19 +287,51 @@ describe('alert receiver (dev server, real HTTP)', () => {
   const postSns = (message: unknown) =>
     post('/alerts/sns', message, { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': 'x' });
 
+  const FULL = 'alert-shop-full-restore';
+  const DATABASE = 'alert-shop-database-restore';
+
+  /** Ends the recoveries alerts started, so that the next case starts its own; returns when each closed. */
+  async function stopRecoveries() {
+    for (const id of [FULL, DATABASE])
+      await handleOf(id)
+        .terminate('test: next case')
+        .catch((error: unknown) => {
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+        });
+    await sleep(5); // an alert of "now" then began after the close
+  }
+
+  /** The events of a workflow's history (its latest run). */
+  const historyLength = async (id: string) => (await handleOf(id).fetchHistory()).events?.length ?? 0;
+
+  type Answer = {
+    matched: number;
+    recoveries: {
+      plan: string;
+      scenario: string;
+      alerts: number;
+      workflowId: string;
+      outcome: string;
+      reason?: string;
+      previous?: string;
+      recorded?: boolean;
+    }[];
+    ignored?: string;
+  };
+  const answerOf = async (response: Response) => (await response.json()) as Answer;
+
   it('an Alertmanager alert starts one recovery of the scenario its trigger names, with the incident from the alert', async () => {
-    const payload = alertmanager('ShopDbDown', { group: 'first', summary: 'shop db down on db-1' });
+    await stopRecoveries();
+    const startsAt = new Date().toISOString();
+    const payload = alertmanager('ShopDbDown', { group: 'first', summary: 'shop db down on db-1', startsAt });
     const response = await postAlertmanager(payload);
     assert.equal(response.status, 202);
-    const answer = (await response.json()) as {
-      matched: number;
-      recoveries: { workflowId: string; outcome: string }[];
-    };
+    const answer = await answerOf(response);
     assert.equal(answer.matched, 1);
     assert.equal(answer.recoveries.length, 1);
     assert.equal(answer.recoveries[0]!.outcome, 'started');
     const id = answer.recoveries[0]!.workflowId;
-    assert.match(id, /^alert-shop-full-restore-[0-9a-f]{12}-20261121T100500Z$/);
+    assert.equal(id, FULL);
 
     const progress = await progressWhen(
       handleOf(id),
@@ -290,96 +343,164 @@ describe('alert receiver (dev server, real HTTP)', () => {
     const incidentId = incidentIdOf(alertsFromAlertmanager(payload)[0]!);
     assert.deepEqual(progress.incident, {
       id: incidentId,
-      detectedAt: '2026-11-21T10:05:00.123Z',
+      detectedAt: startsAt,
       source: 'alertmanager',
       summary: 'shop db down on db-1',
     });
     assert.deepEqual(
       progress.alerts!.latest.map(({ receivedAt: _, ...event }) => event),
-      [
-        {
-          source: 'alertmanager',
-          status: 'firing',
-          name: 'ShopDbDown',
-          at: '2026-11-21T10:05:00.123Z',
-          summary: 'shop db down on db-1',
-        },
-      ],
+      [{ source: 'alertmanager', status: 'firing', name: 'ShopDbDown', at: startsAt, summary: 'shop db down on db-1' }],
     );
     assert.deepEqual(await recoveriesOf(incidentId), [id]);
   });
 
-  it('a storm of 1,000 identical alerts over real HTTP starts exactly one recovery, which records them all, then the resolved one', async () => {
-    const payload = alertmanager('ShopDbDown', { group: 'storm', startsAt: '2026-11-21T11:00:00Z' });
+  it('a storm of 1,000 identical alerts over real HTTP starts exactly one recovery, which records the alert once, then the resolved one', async () => {
+    await stopRecoveries();
+    const startsAt = new Date().toISOString();
+    const payload = alertmanager('ShopDbDown', { group: 'storm', startsAt });
     const startedBefore = await metric('recovery_recoveries_started_total');
     const dedupBefore = await metric('recovery_alerts_deduplicated_total');
     const answers = await Promise.all(
       Array.from({ length: 1_000 }, async () => {
         const response = await postAlertmanager(payload);
         assert.equal(response.status, 202);
-        return (await response.json()) as { recoveries: { workflowId: string; outcome: string }[] };
+        return answerOf(response);
       }),
     );
     const outcomes = answers.map((a) => a.recoveries[0]!.outcome);
     assert.equal(outcomes.filter((o) => o === 'started').length, 1);
     assert.equal(outcomes.filter((o) => o === 'running').length, 999);
     const ids = new Set(answers.map((a) => a.recoveries[0]!.workflowId));
-    assert.equal(ids.size, 1);
-    const [id] = [...ids] as [string];
+    assert.deepEqual([...ids], [FULL]);
     assert.equal((await metric('recovery_recoveries_started_total')) - startedBefore, 1);
     assert.equal((await metric('recovery_alerts_deduplicated_total')) - dedupBefore, 999);
-    assert.deepEqual(await recoveriesOf(incidentIdOf(alertsFromAlertmanager(payload)[0]!)), [id]);
+    assert.deepEqual(await recoveriesOf(incidentIdOf(alertsFromAlertmanager(payload)[0]!)), [FULL]);
 
     const resolved = await postAlertmanager(
-      alertmanager('ShopDbDown', { group: 'storm', status: 'resolved', startsAt: '2026-11-21T11:00:00Z' }),
+      alertmanager('ShopDbDown', { group: 'storm', status: 'resolved', startsAt }),
     );
     assert.equal(resolved.status, 202);
-    assert.deepEqual(((await resolved.json()) as { recoveries: unknown[] }).recoveries, [
-      { plan: 'shop', scenario: 'full-restore', outcome: 'resolved', workflowIds: [id] },
+    assert.deepEqual((await answerOf(resolved)).recoveries, [
+      { plan: 'shop', scenario: 'full-restore', alerts: 1, outcome: 'resolved', workflowId: FULL, recorded: true },
     ]);
-    const progress = await progressWhen(handleOf(id), (p) => p.alerts?.received === 1_001, 60_000);
+    // The repeats were not signalled: the alert and its resolution, one signal each.
+    const progress = await progressWhen(handleOf(FULL), (p) => p.alerts?.resolved === 1);
     assert.deepEqual(
-      { ...progress.alerts!, latest: progress.alerts!.latest.at(-1)!.status },
-      {
-        received: 1_001,
-        firing: 1_000,
-        resolved: 1,
-        latest: 'resolved',
-      },
+      { ...progress.alerts!, latest: progress.alerts!.latest.map((a) => a.status) },
+      { received: 2, firing: 1, resolved: 1, latest: ['firing', 'resolved'] },
     );
-    assert.equal(progress.alerts!.latest.length, 20);
     assert.equal(progress.alerts!.latest.at(-1)!.at, '2026-11-21T12:30:00.000Z');
   });
 
-  it('two incidents start two recoveries; a later firing period of the same group starts another', async () => {
-    const answers = await Promise.all(
-      [
-        alertmanager('ShopDbDown', { group: 'incident-a', startsAt: '2026-11-20T10:00:00Z' }),
-        alertmanager('ShopDbDown', { group: 'incident-b', startsAt: '2026-11-20T10:00:00Z' }),
-        alertmanager('ShopDbDown', { group: 'incident-a', startsAt: '2026-11-20T10:00:00Z' }),
-        alertmanager('ShopDbDown', { group: 'incident-b', startsAt: '2026-11-20T10:00:00Z' }),
-        alertmanager('ShopDbDown', { group: 'incident-a', startsAt: '2026-11-20T12:00:00Z' }),
-      ].map(async (payload) => {
-        const response = await postAlertmanager(payload);
-        assert.equal(response.status, 202);
-        return ((await response.json()) as { recoveries: { workflowId: string }[] }).recoveries[0]!.workflowId;
-      }),
+  it('one recovery per plan and scenario: the earliest alert of a group resolving, another incident, repeats — all recorded in it', async () => {
+    await stopRecoveries();
+    const early = new Date(Date.now() + 1).toISOString();
+    const late = new Date(Date.now() + 2_000).toISOString();
+    const group = (statuses: ('firing' | 'resolved')[]) => {
+      const payload = alertmanager('ShopDbDown', { group: 'moving', startsAt: early });
+      payload.alerts = statuses.map((status, i) => ({
+        ...payload.alerts[0]!,
+        status,
+        labels: { ...payload.alerts[0]!.labels, instance: `db-${i}:9100` },
+        startsAt: i === 0 ? early : late,
+      }));
+      return payload;
+    };
+    const first = await answerOf(await postAlertmanager(group(['firing', 'firing'])));
+    assert.equal(first.recoveries[0]!.outcome, 'started');
+    // The earliest alert resolved: the group's earliest start moved to `late`.
+    const moved = await answerOf(await postAlertmanager(group(['resolved', 'firing'])));
+    assert.deepEqual(
+      moved.recoveries.map((r) => [r.workflowId, r.outcome]),
+      [[FULL, 'running']],
     );
-    assert.equal(new Set(answers).size, 3);
-    assert.equal(answers[0], answers[2]);
-    assert.equal(answers[1], answers[3]);
-    const a = incidentIdOf(alertsFromAlertmanager(alertmanager('ShopDbDown', { group: 'incident-a' }))[0]!);
-    const b = incidentIdOf(alertsFromAlertmanager(alertmanager('ShopDbDown', { group: 'incident-b' }))[0]!);
-    assert.equal((await recoveriesOf(a)).length, 2);
-    assert.deepEqual(await recoveriesOf(b), [answers[1]]);
+    const again = await answerOf(await postAlertmanager(group(['resolved', 'firing'])));
+    assert.equal(again.recoveries[0]!.outcome, 'running');
+    const other = await answerOf(
+      await postAlertmanager(alertmanager('ShopDbDown', { group: 'another-incident', startsAt: late })),
+    );
+    assert.deepEqual(
+      other.recoveries.map((r) => [r.workflowId, r.outcome]),
+      [[FULL, 'running']],
+    );
+    const progress = await progressWhen(handleOf(FULL), (p) => p.alerts?.received === 4);
+    assert.deepEqual(
+      { firing: progress.alerts!.firing, resolved: progress.alerts!.resolved },
+      { firing: 3, resolved: 1 },
+    );
+    assert.deepEqual(await allRunning(), [FULL]);
+  });
+
+  it('after the recovery closed: an alert that began before is dropped (a failed recovery loudly), one that began after starts a new run', async () => {
+    await stopRecoveries();
+    const before = new Date().toISOString();
+    const started = await answerOf(
+      await postAlertmanager(alertmanager('ShopDbDown', { group: 'closed', startsAt: before })),
+    );
+    assert.equal(started.recoveries[0]!.outcome, 'started');
+    const firstRun = (await handleOf(FULL).describe()).runId;
+    await stopRecoveries(); // terminated: counts as failed
+
+    const droppedBefore = await metric('recovery_alerts_dropped_total', { reason: 'previous-failed' });
+    const late = await answerOf(
+      await postAlertmanager(alertmanager('ShopDbDown', { group: 'closed-other', startsAt: before })),
+    );
+    assert.deepEqual(late.recoveries[0], {
+      plan: 'shop',
+      scenario: 'full-restore',
+      alerts: 1,
+      workflowId: FULL,
+      outcome: 'dropped',
+      reason: 'previous-failed',
+      previous: 'TERMINATED',
+    });
+    assert.equal((await metric('recovery_alerts_dropped_total', { reason: 'previous-failed' })) - droppedBefore, 1);
+    assert.equal((await handleOf(FULL).describe()).runId, firstRun, 'nothing started');
+
+    const fresh = await answerOf(
+      await postAlertmanager(alertmanager('ShopDbDown', { group: 'closed', startsAt: new Date().toISOString() })),
+    );
+    assert.equal(fresh.recoveries[0]!.outcome, 'started');
+    const secondRun = await handleOf(FULL).describe();
+    assert.notEqual(secondRun.runId, firstRun);
+    assert.equal(secondRun.status.name, 'RUNNING');
+  });
+
+  it('a 1,000-alert group resent 20 times: one recovery, every alert counted, a history of a few events', async () => {
+    await stopRecoveries();
+    const base = Date.now();
+    const payload = alertmanager('ShopDbDown', { group: 'big' });
+    payload.alerts = Array.from({ length: 1_000 }, (_, i) => ({
+      ...payload.alerts[0]!,
+      labels: { ...payload.alerts[0]!.labels, instance: `db-${i}:9100` },
+      annotations: { summary: `db-${i} does not answer: ${'connection refused '.repeat(10)}` },
+      startsAt: new Date(base + i).toISOString(),
+    }));
+    const body = JSON.stringify(payload);
+    assert.ok(body.length > 256 * 1024, `${body.length} bytes: more than the other endpoints take`);
+    for (let resend = 0; resend < 20; resend++) {
+      const response = await post('/alerts/alertmanager', body, { authorization: `Bearer ${TOKEN}` });
+      assert.equal(response.status, 202, await response.clone().text());
+      const answer = await answerOf(response);
+      assert.equal(answer.recoveries[0]!.outcome, resend === 0 ? 'started' : 'running');
+    }
+    const progress = await progressWhen(handleOf(FULL), (p) => p.alerts?.received === 1_000);
+    assert.equal(progress.alerts!.firing, 1_000);
+    assert.equal(progress.alerts!.latest.length, 20);
+    await sleep(300);
+    assert.equal((await handleOf(FULL).query(progressQuery)).alerts!.received, 1_000, 'resends not recorded again');
+    const events = await historyLength(FULL);
+    assert.ok(events < 60, `${events} history events`);
   });
 
   it('a trigger with requireApproval starts the recovery held at the start gate until someone approves it', async () => {
-    const response = await postAlertmanager(alertmanager('ShopDbCorrupt', { group: 'corrupt' }));
+    const response = await postAlertmanager(
+      alertmanager('ShopDbCorrupt', { group: 'corrupt', startsAt: new Date().toISOString() }),
+    );
     assert.equal(response.status, 202);
-    const [delivery] = ((await response.json()) as { recoveries: { workflowId: string; scenario: string }[] })
-      .recoveries;
+    const [delivery] = (await answerOf(response)).recoveries;
     assert.equal(delivery!.scenario, 'database-restore');
+    assert.equal(delivery!.workflowId, DATABASE);
     const handle = handleOf(delivery!.workflowId);
     const before = commands();
     const held = await progressWhen(handle, (p) => p.gates[0]?.status === 'waiting');
@@ -398,21 +519,20 @@ describe('alert receiver (dev server, real HTTP)', () => {
     assert.equal(approved.gates[0]!.by, 'on-call');
   });
 
-  it('SNS: a signed subscription confirmation is confirmed at its SubscribeURL; a CloudWatch ALARM starts the recovery and its OK is recorded', async () => {
+  it('SNS: a signed subscription confirmation is confirmed at its SubscribeURL; a CloudWatch ALARM starts the recovery, ALARM again after INSUFFICIENT_DATA goes to it, its OK is recorded', async () => {
     const confirmation = snsMessage({ Type: 'SubscriptionConfirmation', Message: 'You have chosen to subscribe' });
     const confirm = await postSns(confirmation);
     assert.equal(confirm.status, 200, await confirm.clone().text());
     assert.deepEqual(confirmed, [(confirmation as { SubscribeURL: string }).SubscribeURL]);
     assert.ok(certificateRequests.every((url) => url === CERT_URL));
 
-    const firedAt = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, '.000Z');
+    await stopRecoveries();
+    const firedAt = new Date().toISOString();
     const fire = await postSns(
       snsMessage({ Type: 'Notification', Subject: 'ALARM: "shop-db-unreachable"', Message: alarm('ALARM', firedAt) }),
     );
     assert.equal(fire.status, 200);
-    const [started] = (
-      (await fire.json()) as { recoveries: { workflowId: string; outcome: string; scenario: string }[] }
-    ).recoveries;
+    const [started] = (await answerOf(fire)).recoveries;
     assert.equal(started!.outcome, 'started');
     assert.equal(started!.scenario, 'full-restore');
     const handle = handleOf(started!.workflowId);
@@ -421,41 +541,71 @@ describe('alert receiver (dev server, real HTTP)', () => {
     assert.equal(progress.incident?.detectedAt, firedAt);
     assert.equal(progress.requestedBy, 'alert:cloudwatch/shop-db-unreachable');
 
-    // The OK says when it resolved, not when the ALARM began: found by the incident search attribute.
-    assert.deepEqual(await recoveriesOf(progress.incident.id), [started!.workflowId]);
-    const ok = await postSns(snsMessage({ Type: 'Notification', Message: alarm('OK', new Date().toISOString()) }));
-    assert.equal(ok.status, 200);
-    assert.deepEqual(((await ok.json()) as { recoveries: { workflowIds: string[] }[] }).recoveries[0]!.workflowIds, [
-      started!.workflowId,
-    ]);
-    const after = await progressWhen(handle, (p) => p.alerts?.resolved === 1);
-    assert.equal(after.alerts!.latest.at(-1)!.status, 'resolved');
-
+    // The region's metrics stop, then come back: a new StateChangeTime, the same recovery.
     const insufficient = await postSns(
       snsMessage({ Type: 'Notification', Message: alarm('INSUFFICIENT_DATA', new Date().toISOString()) }),
     );
     assert.equal(insufficient.status, 200);
-    assert.equal(((await insufficient.json()) as { matched: number }).matched, 0);
+    assert.equal((await answerOf(insufficient)).matched, 0);
+    const again = await postSns(
+      snsMessage({ Type: 'Notification', Message: alarm('ALARM', new Date().toISOString()) }),
+    );
+    assert.deepEqual(
+      (await answerOf(again)).recoveries.map((r) => [r.workflowId, r.outcome]),
+      [[started!.workflowId, 'running']],
+    );
+    assert.deepEqual(await recoveriesOf(progress.incident.id), [started!.workflowId]);
+
+    const ok = await postSns(snsMessage({ Type: 'Notification', Message: alarm('OK', new Date().toISOString()) }));
+    assert.equal(ok.status, 200);
+    assert.deepEqual(
+      (await answerOf(ok)).recoveries.map((r) => [r.workflowId, r.outcome, r.recorded]),
+      [[started!.workflowId, 'resolved', true]],
+    );
+    const after = await progressWhen(handle, (p) => p.alerts?.resolved === 1);
+    assert.equal(after.alerts!.firing, 2);
+    assert.equal(after.alerts!.latest.at(-1)!.status, 'resolved');
+  });
+
+  it('SNS out of order or late: an ALARM older than the OK already received is ignored; an ALARM of 15 minutes ago starts nothing', async () => {
+    await stopRecoveries();
+    const name = 'shop-db-unreachable';
+    const alarmAt = new Date(Date.now() - 30_000).toISOString();
+    const okAt = new Date(Date.now() - 10_000).toISOString();
+    const ok = await postSns(snsMessage({ Type: 'Notification', Message: alarm('OK', okAt, name) }));
+    assert.equal(ok.status, 200);
+    assert.equal((await answerOf(ok)).recoveries[0]!.recorded, false);
+    const delayed = await postSns(snsMessage({ Type: 'Notification', Message: alarm('ALARM', alarmAt, name) }));
+    assert.equal(delayed.status, 200);
+    assert.deepEqual(await delayed.json(), { matched: 0, recoveries: [], ignored: 'superseded-by-ok' });
+
+    const staleBefore = await metric('recovery_alerts_dropped_total', { reason: 'stale-alarm' });
+    const old = new Date(Date.now() - 15 * 60_000).toISOString();
+    const stale = await postSns(snsMessage({ Type: 'Notification', Message: alarm('ALARM', old, 'shop-db-latency') }));
+    assert.equal(stale.status, 200);
+    assert.deepEqual(
+      (await answerOf(stale)).recoveries.map((r) => [r.outcome, r.reason]),
+      [['dropped', 'stale-alarm']],
+    );
+    assert.equal((await metric('recovery_alerts_dropped_total', { reason: 'stale-alarm' })) - staleBefore, 1);
+    assert.deepEqual(await allRunning(), []);
   });
 
   it('a signed generic webhook starts the recovery of its trigger', async () => {
-    const body = JSON.stringify({
-      name: 'shop-db-down',
-      status: 'firing',
-      incident: 'INC-42',
-      startsAt: '2026-11-20T08:00:00Z',
-    });
+    await stopRecoveries();
+    const startsAt = new Date().toISOString();
+    const body = JSON.stringify({ name: 'shop-db-down', status: 'firing', incident: 'INC-42', startsAt });
     const timestamp = String(Math.floor(Date.now() / 1000));
     const response = await post('/alerts/generic', body, {
       'x-recovery-timestamp': timestamp,
       'x-recovery-signature': signGeneric(SECRET, timestamp, body),
     });
     assert.equal(response.status, 202);
-    const [started] = ((await response.json()) as { recoveries: { workflowId: string; outcome: string }[] }).recoveries;
+    const [started] = (await answerOf(response)).recoveries;
     assert.equal(started!.outcome, 'started');
     const progress = await progressWhen(handleOf(started!.workflowId), (p) => p.alerts?.received === 1);
     assert.equal(progress.incident?.source, 'generic');
-    assert.equal(progress.incident?.detectedAt, '2026-11-20T08:00:00.000Z');
+    assert.equal(progress.incident?.detectedAt, startsAt);
   });
 
   it('forged and replayed requests start nothing and are counted by reason', async () => {
@@ -536,10 +686,16 @@ describe('alert receiver (dev server, real HTTP)', () => {
     const wrongShape = await post('/alerts/alertmanager', { version: '4', alerts: 'all of them' }, auth);
     assert.equal(wrongShape.status, 400);
     assert.match(((await wrongShape.json()) as { message: string }).message, /groupKey is missing/);
-    const huge = alertmanager('ShopDbDown', { group: 'huge', summary: 'x'.repeat(300 * 1024) });
+    // Alertmanager takes up to 4 MiB (a large group; it does not retry a 4xx): 300 KiB is accepted.
+    const large = await postAlertmanager(alertmanager('DiskAlmostFull', { summary: 'x'.repeat(300 * 1024) }));
+    assert.equal(large.status, 202);
+    const huge = alertmanager('ShopDbDown', { group: 'huge', summary: 'x'.repeat(5 * 1024 * 1024) });
     const oversized = await postAlertmanager(huge);
     assert.equal(oversized.status, 413);
     assert.equal(((await oversized.json()) as { error: string }).error, 'body-too-large');
+    // The other endpoints keep 256 KiB.
+    const bigGeneric = await post('/alerts/generic', { name: 'x', status: 'firing', summary: 'x'.repeat(300 * 1024) });
+    assert.equal(bigGeneric.status, 413);
     const plain = await post('/alerts/alertmanager', JSON.stringify(alertmanager('ShopDbDown')), {
       ...auth,
       'content-type': 'text/plain',
@@ -561,9 +717,12 @@ describe('alert receiver (dev server, real HTTP)', () => {
     assert.deepEqual(await allRecoveries(), workflowsBefore);
   });
 
-  it('health is open and says nothing; metrics and reload need the token; a plan broken on reload keeps its previous version', async () => {
+  it('health is open and says nothing; readiness needs plans with triggers and Temporal; metrics and reload need the token; a plan broken on reload keeps its previous version', async () => {
     const health = await fetch(`${base}/healthz`);
     assert.deepEqual(await health.json(), { status: 'ok' });
+    const ready = await fetch(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { status: string }).status, 'ready');
     assert.equal((await fetch(`${base}/metrics`)).status, 401);
     assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer nope' } })).status, 401);
     assert.equal((await post('/-/reload', '')).status, 401);
@@ -587,20 +746,79 @@ describe('alert receiver (dev server, real HTTP)', () => {
       assert.equal(((await still.json()) as { matched: number }).matched, 1);
     } finally {
       rmSync(join(plansDir, 'billing.yaml'));
-      writePlan('shop', [{ source: 'alertmanager', match: { alertname: 'ShopDbDown' }, scenario: 'full-restore' }]);
+      writePlan('shop', [
+        { source: 'alertmanager', match: { alertname: 'ShopDbDown' }, scenario: 'full-restore' },
+        { source: 'cloudwatch', match: { alarmName: 'shop-db-unreachable' }, scenario: 'full-restore' },
+      ]);
     }
   });
 
-  it('rate limits each source with 429 and Retry-After', async () => {
+  it('not ready without plans with triggers, nor when Temporal does not answer; a delivery past its deadline answers 503', async () => {
+    const emptyDir = mkdtempSync(join(scratch, 'empty-'));
+    const log = pino({ level: 'silent' });
+    const empty = new PlanRegistry(emptyDir, log);
+    await empty.reload();
+    const noPlans = await receiver({ plans: empty });
+    const answer = await fetch(`${noPlans.base}/readyz`);
+    assert.equal(answer.status, 503);
+    assert.match(((await answer.json()) as { problems: string[] }).problems.join(), /no plan with triggers/);
+
+    // A Temporal that accepts connections and never answers.
+    const silent = createServer(() => {});
+    const sockets: Socket[] = [];
+    silent.on('connection', (socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const connection = Connection.lazy({ address: `127.0.0.1:${(silent.address() as AddressInfo).port}` });
+    try {
+      const client = new Client({ connection, namespace: 'default' });
+      const stuck = await receiver({
+        temporal: { client, namespace: 'default', taskQueue: 'alerts' },
+        delivery: { deadlineMs: 500 },
+      });
+      const notReady = await fetch(`${stuck.base}/readyz`);
+      assert.equal(notReady.status, 503);
+      assert.match(((await notReady.json()) as { problems: string[] }).problems.join(), /Temporal does not answer/);
+      const startedAt = Date.now();
+      const response = await fetch(`${stuck.base}/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(alertmanager('ShopDbDown', { group: 'stuck', startsAt: new Date().toISOString() })),
+      });
+      assert.equal(response.status, 503);
+      assert.ok(Date.now() - startedAt < 5_000, 'answered at the deadline');
+      // Not remembered as passed on: the sender's retry is delivered again (and times out again).
+      const retry = await fetch(`${stuck.base}/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(alertmanager('ShopDbDown', { group: 'stuck', startsAt: new Date().toISOString() })),
+      });
+      assert.equal(retry.status, 503);
+    } finally {
+      await connection.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("rate limits each source with 429 and Retry-After, after authentication: junk does not use up the sender's bucket", async () => {
     const limited = await receiver({ limits: { rate: { burst: 2, perSecond: 0.5 } } });
+    const send = (token: string) =>
+      fetch(`${limited.base}/alerts/alertmanager`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(alertmanager('DiskAlmostFull')),
+      });
+    const junk: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await send('forged');
+      junk.push(response.status);
+      await response.body?.cancel();
+    }
+    assert.deepEqual(junk, [401, 401, 429, 429]);
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 3; i++) {
-      const response = await fetch(`${limited.base}/alerts/alertmanager`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-        body: JSON.stringify(alertmanager('DiskAlmostFull')),
-      });
+      const response = await send(TOKEN);
       statuses.push(response.status);
       if (response.status === 429) {
         retryAfter = response.headers.get('retry-after');
@@ -609,6 +827,34 @@ describe('alert receiver (dev server, real HTTP)', () => {
     }
     assert.deepEqual(statuses, [202, 202, 429]);
     assert.equal(retryAfter, '2');
+  });
+
+  it('recovery serve refuses to start with no plan with triggers, an invalid plan or an unreadable plans directory, naming it', async () => {
+    const secrets = { RECOVERY_ALERTMANAGER_TOKEN: TOKEN };
+    const connect = () => Promise.reject(new Error('must not connect'));
+    const serve = (dir: string) =>
+      serveCommand({
+        plansDir: dir,
+        sources: 'alertmanager',
+        env: secrets,
+        connect,
+        logger: pino({ level: 'silent' }),
+      });
+    const emptyDir = mkdtempSync(join(scratch, 'none-'));
+    await assert.rejects(
+      serve(emptyDir),
+      (error: Error) => error instanceof UsageError && /no plan .*has triggers/.test(error.message),
+    );
+    const brokenDir = mkdtempSync(join(scratch, 'broken-'));
+    writeFileSync(join(brokenDir, 'orders.yaml'), 'name: orders\ncomponents: not-a-list\n');
+    await assert.rejects(
+      serve(brokenDir),
+      (error: Error) => error instanceof UsageError && /orders\.yaml/.test(error.message),
+    );
+    await assert.rejects(
+      serve(join(scratch, 'no-such-dir')),
+      (error: Error) => error instanceof UsageError && /cannot read the plans directory/.test(error.message),
+    );
   });
 
   it('refuses to start without the secrets of the endpoints it serves, naming the variables', () => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,10 +12,13 @@ import type { RecoveryPlan } from '../plan/schema/plan';
 import { AlertRejected, type ReceivedAlert } from '../triggers/alert';
 import { alertsFromAlertmanager } from '../triggers/alertmanager';
 import { alertsFromGeneric, signGeneric, verifyGenericRequest } from '../triggers/generic';
+import { tokenBuckets } from '../triggers/rate-limit';
 import { recoveryIdOf, routeAlert } from '../triggers/routing';
+import { requestOf } from '../triggers/start-recovery-from-alert';
 import {
   CertificateUnavailable,
   cloudWatchAlertOf,
+  httpsCertificateSource,
   isSnsHost,
   snsMessageOf,
   stringToSign,
@@ -26,7 +31,9 @@ const fixtureText = (name: string): string => readFileSync(join(FIXTURES, name),
 
 /** The instant every check in this file is made at. */
 const NOW = new Date('2024-05-01T10:05:00Z');
-const CERT_URL = 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem';
+const FIRST_STARTS_AT = '2024-05-01T10:00:02.123Z';
+const SECOND_STARTS_AT = '2024-05-01T10:01:32.500Z';
+const CERT_URL = 'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem';
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:recovery-alarms';
 
 /** Asserts `run` throws AlertRejected with this status and reason, and returns its message. */
@@ -60,10 +67,10 @@ describe('Alertmanager webhook payloads', () => {
     });
     assert.equal(first.summary, 'Agama is down on agama-1.internal');
     assert.equal(second.summary, 'agama-2.internal:9100 has not answered the scrape for 2 minutes.', 'description');
-    // One group, one incident: both alerts share the key and the group's earliest start.
+    // One group, one incident: both alerts share the key; each keeps its own start.
     assert.equal(first.incidentKey, second.incidentKey);
-    assert.equal(first.startsAt, '2024-05-01T10:00:02.123Z');
-    assert.equal(second.startsAt, '2024-05-01T10:00:02.123Z');
+    assert.equal(first.startsAt, FIRST_STARTS_AT);
+    assert.equal(second.startsAt, SECOND_STARTS_AT);
     assert.equal(first.endsAt, undefined, 'a firing alert has no end, whatever endsAt Alertmanager sends');
     // The group key lists label values and is long: it is hashed.
     assert.ok(!first.incidentKey.includes('AgamaDown'), first.incidentKey);
@@ -80,10 +87,6 @@ describe('Alertmanager webhook payloads', () => {
       ],
     );
     assert.equal(resolved[0]!.incidentKey, firing[0]!.incidentKey);
-    assert.equal(
-      recoveryIdOf('agama', 'full-restore', resolved[0]!),
-      recoveryIdOf('agama', 'full-restore', firing[0]!),
-    );
   });
 
   it('refuses other versions and shapes with a 400 that names the field', async () => {
@@ -332,15 +335,19 @@ describe('SNS messages', () => {
 
   it('refuses certificate URLs off the SNS host of the topic region without fetching them', async () => {
     const urls = [
-      'https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-test.pem',
-      'http://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem',
-      'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem',
-      'https://evil.com/sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem',
-      'https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-test.pem',
-      'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem.txt',
-      'https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-test.pem',
-      'https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem',
-      'sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem',
+      'https://sns.us-east-1.amazonaws.com.evil.com/SimpleNotificationService-0123abcd.pem',
+      'http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem',
+      'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123abcd.pem',
+      'https://evil.com/sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem',
+      'https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-0123abcd.pem',
+      'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem.txt',
+      'https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-0123abcd.pem',
+      'https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem',
+      'sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem',
+      // On the SNS host, but not one of its signing certificates: no fetch either.
+      'https://sns.us-east-1.amazonaws.com/anything.pem',
+      'https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem?x=1',
+      `https://sns.us-east-1.amazonaws.com/${'a'.repeat(500)}.pem`,
     ];
     fetched.length = 0;
     for (const url of urls) {
@@ -355,7 +362,8 @@ describe('SNS messages', () => {
         403,
         'bad-cert-url',
       );
-      assert.ok(message.includes(JSON.stringify(url)), message);
+      assert.ok(message.includes(JSON.stringify(url.slice(0, 200))), message);
+      assert.ok(message.length < 400, 'sender text is capped');
     }
     assert.deepEqual(fetched, [], 'no certificate fetched');
     assert.ok(isSnsHost('sns.cn-north-1.amazonaws.com.cn', 'cn-north-1'));
@@ -468,6 +476,53 @@ describe('SNS messages', () => {
       const confirm = snsMessageOf(signed(confirmation, '2'));
       await rejected(() => cloudWatchAlertOf(confirm), 400, 'not-an-alarm');
     });
+  });
+});
+
+describe('the https certificate source', () => {
+  it('a 4xx from the certificate host is a forged URL (403), remembered for a while; a 5xx is unavailable (retry)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'recovery-cert-host-'));
+    try {
+      execFileSync(
+        '/usr/bin/openssl',
+        [
+          'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1',
+          '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        ],
+        { cwd: dir, stdio: 'pipe' },
+      ); // prettier-ignore
+      const key = readFileSync(join(dir, 'key.pem'));
+      const cert = readFileSync(join(dir, 'cert.pem'));
+      const requests: string[] = [];
+      const server = createHttpsServer({ key, cert }, (request, response) => {
+        requests.push(request.url!);
+        if (request.url!.includes('dead')) response.writeHead(404).end('no');
+        else if (request.url!.includes('broken')) response.writeHead(500).end('oops');
+        else response.writeHead(200).end(cert);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const source = httpsCertificateSource({ ca: cert, failureTtlMs: 200 });
+        const gone = `${origin}/SimpleNotificationService-dead.pem`;
+        await rejected(() => source(gone), 403, 'bad-cert');
+        await rejected(() => source(gone), 403, 'bad-cert');
+        assert.equal(requests.filter((u) => u.includes('dead')).length, 1, 'the failure is remembered');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await rejected(() => source(gone), 403, 'bad-cert');
+        assert.equal(requests.filter((u) => u.includes('dead')).length, 2, 'and asked again after failureTtlMs');
+        await assert.rejects(source(`${origin}/broken.pem`), CertificateUnavailable);
+        const good = `${origin}/SimpleNotificationService-0123.pem`;
+        assert.equal(await source(good), cert.toString('utf8'));
+        assert.equal(await source(good), cert.toString('utf8'));
+        assert.equal(requests.filter((u) => u.includes('0123')).length, 1, 'cached');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -658,34 +713,58 @@ triggers:
     assert.equal(routes[0]!.trigger.requireApproval, true, 'held if any matching trigger asks for approval');
   });
 
-  it('gives every repeat of an incident one id, and other incidents or firing periods others', () => {
+  it('gives every alert of a plan and scenario one id, whatever its incident or firing period (at most one recovery runs)', () => {
     const firing = () => alertsFromAlertmanager(fixture('alertmanager-firing.json'));
-    const ids = [...firing(), ...firing()].map((a) => recoveryIdOf('agama', 'full-restore', a));
-    assert.equal(new Set(ids).size, 1, 'one group, repeated: one recovery');
-    const id = ids[0]!;
-    assert.match(id, /^alert-agama-full-restore-[0-9a-f]{12}-20240501T100002Z$/);
-
-    const otherGroup = clone(fixture('alertmanager-firing.json')) as { groupKey: string };
-    otherGroup.groupKey = '{}/{severity="critical"}:{alertname="AgamaMySQLCorrupt"}';
-    assert.notEqual(recoveryIdOf('agama', 'full-restore', alertsFromAlertmanager(otherGroup)[0]!), id);
-
-    const laterPeriod = clone(fixture('alertmanager-firing.json')) as { alerts: { startsAt: string }[] };
-    for (const a of laterPeriod.alerts) a.startsAt = '2024-05-01T14:00:00Z';
-    assert.notEqual(recoveryIdOf('agama', 'full-restore', alertsFromAlertmanager(laterPeriod)[0]!), id);
-    assert.notEqual(recoveryIdOf('agama', 'database-restore', firing()[0]!), id);
-
-    const alarm = alert({
-      source: 'cloudwatch',
-      incidentKey: 'cloudwatch:123456789012:us-east-1:shop-us-east-1-unreachable',
-    });
-    const alarmId = recoveryIdOf('aws-region-failover', 'region-failover', alarm);
-    assert.match(alarmId, /^[A-Za-z0-9._-]+$/, 'a workflow id without spaces');
-    assert.ok(!alarmId.includes('123456789012') && !alarmId.includes('unreachable'), alarmId);
-    assert.equal(recoveryIdOf({ name: 'aws-region-failover' }, 'region-failover', alarm), alarmId);
+    assert.equal(recoveryIdOf('agama', 'full-restore'), 'alert-agama-full-restore');
+    assert.notEqual(recoveryIdOf('agama', 'database-restore'), recoveryIdOf('agama', 'full-restore'));
     assert.equal(
-      recoveryIdOf('p', 's', alert({ incidentKey: 'INC 1', startsAt: '2024-05-01T10:00:02.999Z' })),
-      recoveryIdOf('p', 's', alert({ incidentKey: 'INC 1', startsAt: '2024-05-01T10:00:02.000Z' })),
-      'to the second',
+      recoveryIdOf({ name: 'aws-region-failover' }, 'region-failover'),
+      'alert-aws-region-failover-region-failover',
     );
+    assert.match(recoveryIdOf('my plan', 'a/b'), /^[A-Za-z0-9._-]+$/, 'a workflow id without spaces');
+    // The group's earliest alert resolving no longer moves anything: each alert keeps its own start.
+    const [first, second] = firing();
+    const later = clone(fixture('alertmanager-firing.json')) as { alerts: { status: string; startsAt: string }[] };
+    later.alerts[0]!.status = 'resolved';
+    const [, secondAgain] = alertsFromAlertmanager(later);
+    assert.equal(secondAgain!.startsAt, second!.startsAt);
+    assert.equal(secondAgain!.incidentKey, first!.incidentKey);
+  });
+
+  it('the request of a recovery started by several alerts: the earliest firing start, the first firing alert', () => {
+    const plan = { name: 'agama' } as Parameters<typeof requestOf>[0];
+    const trigger = {
+      source: 'alertmanager',
+      match: {},
+      scenario: 'full-restore',
+      requireApproval: true,
+    } as Parameters<typeof requestOf>[1];
+    const request = requestOf(plan, trigger, [
+      alert({ status: 'resolved', name: 'Gone', startsAt: '2024-05-01T09:00:00.000Z' }),
+      alert({ name: 'Late', startsAt: '2024-05-01T10:05:00.000Z' }),
+      alert({ name: 'Early', startsAt: '2024-05-01T10:00:00.000Z' }),
+    ]);
+    assert.equal(request.incident?.detectedAt, '2024-05-01T10:00:00.000Z');
+    assert.equal(request.requestedBy, 'alert:alertmanager/Late');
+    assert.equal(request.hold, true);
+  });
+
+  it('caps an alertname at 200 characters (it becomes the record name)', () => {
+    const payload = clone(fixture('alertmanager-firing.json')) as { alerts: { labels: { alertname: string } }[] };
+    payload.alerts[0]!.labels.alertname = 'A'.repeat(201);
+    assert.throws(
+      () => alertsFromAlertmanager(payload),
+      (error: AlertRejected) => error.statusCode === 400 && /alertname/.test(error.message),
+    );
+  });
+
+  it('rate-limit buckets: at most maxKeys, the least recently used forgotten', () => {
+    let t = 0;
+    const buckets = tokenBuckets({ burst: 1, perSecond: 0.001 }, () => t, 3);
+    assert.equal(buckets.take('a'), 0);
+    assert.ok(buckets.take('a') > 0, 'a is empty');
+    for (const key of ['b', 'c', 'd']) assert.equal(buckets.take(key), 0);
+    t += 1;
+    assert.equal(buckets.take('a'), 0, 'a was forgotten: a full bucket again');
   });
 });

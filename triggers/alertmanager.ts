@@ -7,7 +7,7 @@ const labelSet = z.record(z.string(), z.string());
 /** One alert of a webhook notification (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
 const alertSchema = z.object({
   status: z.enum(['firing', 'resolved']),
-  labels: z.object({ alertname: z.string().min(1) }).catchall(z.string()),
+  labels: z.object({ alertname: z.string().min(1).max(200) }).catchall(z.string()),
   annotations: labelSet.default({}),
   startsAt: isoTime,
   /** `0001-01-01T00:00:00Z` or the resolve timeout while firing; when it resolved once resolved. */
@@ -32,15 +32,14 @@ const payloadSchema = z.object({
 
 /**
  * The alerts of one Alertmanager notification. The group is the incident: every alert shares the
- * incident key (a hash of `groupKey`, which is long and lists label values) and the start of the
- * group's firing period, the earliest `startsAt` in the notification — so alerts of one group that
- * began at different moments still map to one recovery. Repeats of the notification (every
- * `group_interval`/`repeat_interval`) give the same key and start.
+ * incident key (a hash of `groupKey`, which is long and lists label values); each keeps its own
+ * `startsAt`, which stays the same in every resend of the group (every `group_interval` /
+ * `repeat_interval`), so a resend is recognized alert by alert. `alertname` is at most 200
+ * characters: it becomes the record's alert name.
  */
 export function alertsFromAlertmanager(body: unknown): ReceivedAlert[] {
   const payload = parseOrReject(payloadSchema, body, 'Alertmanager webhook payload');
   const incidentKey = `alertmanager:${shortHash(payload.groupKey, 32)}`;
-  const startsAt = payload.alerts.map((alert) => alert.startsAt).sort()[0]!;
   return payload.alerts.map((alert): ReceivedAlert => {
     const summary = oneLine(alert.annotations.summary ?? alert.annotations.description);
     return {
@@ -48,7 +47,7 @@ export function alertsFromAlertmanager(body: unknown): ReceivedAlert[] {
       status: alert.status,
       name: alert.labels.alertname,
       labels: { ...alert.labels },
-      startsAt,
+      startsAt: alert.startsAt,
       ...(alert.status === 'resolved' && alert.endsAt ? { endsAt: alert.endsAt } : {}),
       incidentKey,
       ...(summary ? { summary } : {}),

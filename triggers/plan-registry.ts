@@ -10,6 +10,8 @@ export type ReceiverLog = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
 /** What a (re)load did: plans in effect, files refused (with the previous good version kept, if any). */
 export interface ReloadSummary {
   plans: string[];
+  /** Why the directory could not be read (the plans in effect were kept). */
+  unreadable?: string;
   invalid: { file: string; problems: string[]; kept: boolean }[];
 }
 
@@ -24,6 +26,8 @@ const PLAN_FILE = /\.ya?ml$/;
 export class PlanRegistry {
   private byFile = new Map<string, RecoveryPlan>();
   private loading: Promise<ReloadSummary> | undefined;
+  /** A reload was asked while one was reading: it may have read a file before it changed. */
+  private dirty = false;
 
   constructor(
     readonly dir: string,
@@ -35,10 +39,25 @@ export class PlanRegistry {
     return [...this.byFile.values()];
   }
 
-  /** Reads the directory again; concurrent calls share one reading. */
+  /**
+   * Reads the directory again. A call during a reading gets the reading after it (one more at
+   * most, shared by every call meanwhile): the one in progress may have read a file before it changed.
+   */
   reload(): Promise<ReloadSummary> {
-    this.loading ??= this.read().finally(() => (this.loading = undefined));
-    return this.loading;
+    if (this.loading) {
+      this.dirty = true;
+      return this.loading;
+    }
+    const loading = (async () => {
+      let summary: ReloadSummary;
+      do {
+        this.dirty = false;
+        summary = await this.read();
+      } while (this.dirty);
+      return summary;
+    })().finally(() => (this.loading = undefined));
+    this.loading = loading;
+    return loading;
   }
 
   private async read(): Promise<ReloadSummary> {
@@ -48,7 +67,7 @@ export class PlanRegistry {
     } catch (error) {
       // A directory that is gone for a moment (a deploy) keeps every plan in effect.
       this.log.error({ dir: this.dir, err: error }, 'cannot read the plans directory; keeping the plans in effect');
-      return { plans: this.plans.map((p) => p.name), invalid: [] };
+      return { plans: this.plans.map((p) => p.name), invalid: [], unreadable: (error as Error).message };
     }
     const next = new Map<string, RecoveryPlan>();
     const invalid: ReloadSummary['invalid'] = [];

@@ -7,9 +7,14 @@ export interface RateLimit {
 /**
  * A token bucket per key (endpoint + client address): a full bucket holds `burst` requests and
  * refills at `perSecond`. `take` answers 0 when the request may go on, else the seconds to wait.
- * Full buckets are forgotten, so memory follows the sources sending right now.
+ * Full buckets are forgotten, so memory follows the sources sending right now; beyond `maxKeys`
+ * buckets (many addresses at once), the least recently used are forgotten.
  */
-export function tokenBuckets({ burst, perSecond }: RateLimit, now: () => number = () => performance.now()) {
+export function tokenBuckets(
+  { burst, perSecond }: RateLimit,
+  now: () => number = () => performance.now(),
+  maxKeys = 10_000,
+) {
   const buckets = new Map<string, { tokens: number; at: number }>();
   let lastSweep = now();
 
@@ -29,7 +34,9 @@ export function tokenBuckets({ burst, perSecond }: RateLimit, now: () => number 
         }
       }
       let bucket = buckets.get(key);
-      if (!bucket) buckets.set(key, (bucket = { tokens: burst, at }));
+      if (bucket) buckets.delete(key); // re-inserted last: the Map's order is the recency order
+      buckets.set(key, (bucket ??= { tokens: burst, at }));
+      while (buckets.size > maxKeys) buckets.delete(buckets.keys().next().value!);
       refill(bucket, at);
       if (bucket.tokens >= 1) {
         bucket.tokens -= 1;

@@ -35,8 +35,14 @@ export function createReceiverMetrics() {
   });
   const deduplicated = new Counter({
     name: 'recovery_alerts_deduplicated_total',
-    help: 'Firing alerts of an incident whose recovery already runs (delivered to it) or already finished (dropped)',
+    help: 'Firing alerts for a plan and scenario whose recovery already runs (new ones recorded in it, repeats not sent again)',
     labelNames: ['plan', 'scenario'] as const,
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'recovery_alerts_dropped_total',
+    help: 'Matched alerts that started nothing and were not recorded, by reason (finished, previous-failed, stale-alarm, signal-cap)',
+    labelNames: ['plan', 'scenario', 'reason'] as const,
     registers: [registry],
   });
   const rejected = new Counter({
@@ -53,11 +59,11 @@ export function createReceiverMetrics() {
   });
   const latency = new Histogram({
     name: 'recovery_alert_to_started_seconds',
-    help: 'From the request carrying the alert to the recovery started on Temporal',
+    help: 'From the request carrying the alert to Temporal answering that the recovery started',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  return { registry, received, matched, unmatched, started, deduplicated, rejected, failures, latency };
+  return { registry, received, matched, unmatched, started, deduplicated, dropped, rejected, failures, latency };
 }
 
 export type ReceiverMetrics = ReturnType<typeof createReceiverMetrics>;

@@ -1,6 +1,5 @@
 import type { RecoveryPlan, Trigger } from '../plan/schema/plan';
 import type { ReceivedAlert } from './alert';
-import { shortHash } from './parse';
 
 /** Whether every `match` entry equals the alert's label of that name (exact strings). */
 export const triggerMatches = (trigger: Trigger, alert: ReceivedAlert): boolean =>
@@ -27,22 +26,16 @@ export function routeAlert(plans: RecoveryPlan[], alert: ReceivedAlert): { plan:
   return routes;
 }
 
-/** `20240501T100002Z`: an instant to the second, with nothing a workflow id should not contain. */
-function compactUtc(iso: string): string {
-  const time = Date.parse(iso);
-  const text = Number.isNaN(time) ? iso : new Date(time).toISOString();
-  return text.replace(/\.\d+Z$/, 'Z').replace(/[^0-9TZ]/g, '');
-}
-
 const safe = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, '-');
 
 /**
- * The workflow id of the recovery an alert starts: `alert-<plan>-<scenario>-<hash>-<start>`. Every
- * repeat of one incident's firing period gives the same id (started with USE_EXISTING, repeats
- * become signals); another incident or a later firing period of the same one, another id. The
- * incident key is hashed: it may be long or name accounts and hosts. `plan` is its name (or the plan).
+ * The workflow id of the recovery alerts start: `alert-<plan>-<scenario>`. One id per plan and
+ * scenario, whatever the incident or its firing period: the start of a firing period moves (an
+ * Alertmanager group's earliest alert resolves, a CloudWatch alarm goes through INSUFFICIENT_DATA),
+ * and a second recovery of the same scenario while the first runs is what must never happen.
+ * Alerts of other incidents are recorded in the running one. `plan` is its name (or the plan).
  */
-export function recoveryIdOf(plan: string | { name: string }, scenario: string, alert: ReceivedAlert): string {
+export function recoveryIdOf(plan: string | { name: string }, scenario: string): string {
   const planName = typeof plan === 'string' ? plan : plan.name;
-  return `alert-${safe(planName)}-${safe(scenario)}-${shortHash(alert.incidentKey)}-${compactUtc(alert.startsAt)}`;
+  return `alert-${safe(planName)}-${safe(scenario)}`;
 }

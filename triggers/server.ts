@@ -13,6 +13,7 @@ import type { PlanRegistry } from './plan-registry';
 import { tokenBuckets, type RateLimit } from './rate-limit';
 import { createReceiverMetrics, type Endpoint, type ReceiverMetrics } from './receiver-metrics';
 import { routeAlert } from './routing';
+import type { RecoveryPlan, Trigger } from '../plan/schema/plan';
 import {
   cloudWatchAlertOf,
   httpsCertificateSource,
@@ -22,7 +23,7 @@ import {
   verifySnsMessage,
   type CertificateSource,
 } from './sns';
-import { AlertDelivery, type Delivery, type RecoveryTarget } from './start-recovery-from-alert';
+import { AlertDelivery, type Delivery, type DeliveryOptions, type RecoveryTarget } from './start-recovery-from-alert';
 
 /** The endpoints that take alerts, as `recovery serve --sources` names them. */
 export const ALERT_SOURCES = ['alertmanager', 'sns', 'generic'] as const;
@@ -40,6 +41,8 @@ export const RECEIVER_VARIABLES = {
   webhookSecret: 'RECOVERY_WEBHOOK_SECRET',
   metricsToken: 'RECOVERY_METRICS_TOKEN',
   snsTopicArns: 'RECOVERY_SNS_TOPIC_ARNS',
+  /** Proxies whose X-Forwarded-For is believed (fastify trustProxy: addresses/CIDRs, comma-separated). */
+  trustProxy: 'RECOVERY_TRUST_PROXY',
 } as const;
 
 export interface ReceiverAuth {
@@ -69,11 +72,25 @@ export interface AlertReceiverOptions {
   /** Confirms an SNS subscription by GET on its (vetted) SubscribeURL. */
   confirmSubscription?: (url: string) => Promise<void>;
   now?: () => Date;
+  /**
+   * Proxies in front of the receiver whose X-Forwarded-For gives the client address (rate limits
+   * are per address): fastify's `trustProxy` (addresses or CIDRs). None when absent.
+   */
+  trustProxy?: string | string[];
+  /** Deadline, repeat cache and signal cap of the deliveries to Temporal. */
+  delivery?: DeliveryOptions;
   limits?: {
-    /** Largest request body, in bytes (256 KiB). */
+    /** Largest request body, in bytes (256 KiB), except on /alerts/alertmanager. */
     bodyBytes?: number;
-    /** Requests per endpoint and client address (a burst of 300, then 50 a second). */
+    /** Largest Alertmanager notification, in bytes (4 MiB: a group of thousands of alerts). */
+    alertmanagerBodyBytes?: number;
+    /**
+     * Authenticated requests per endpoint and client address (a burst of 300, then 50 a second);
+     * requests that fail authentication have a bucket of the same size of their own.
+     */
     rate?: RateLimit;
+    /** A CloudWatch ALARM older than this starts nothing, only recorded if a recovery runs (600 s). */
+    alarmMaxStartAgeSeconds?: number;
     /** How far a generic webhook's timestamp may be from now (300 s). */
     webhookWindowSeconds?: number;
     /** How old an SNS message may be (3600 s: SNS's retries included). */
@@ -135,6 +152,9 @@ export function missingSecrets(auth: ReceiverAuth, sources: readonly AlertSource
 const sameSecret = (given: string, expected: string) =>
   timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
 
+/** Sender-controlled text in a log line or an answer: at most `max` characters. */
+export const capped = (text: string, max = 200): string => (text.length > max ? `${text.slice(0, max)}…` : text);
+
 const isJson = (request: FastifyRequest) => /^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '');
 
 function jsonOf(body: unknown, what: string): unknown {
@@ -169,8 +189,12 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
   const certificates = options.certificates ?? httpsCertificateSource();
   const confirmSubscription = options.confirmSubscription ?? httpsConfirm;
   const bodyLimit = options.limits?.bodyBytes ?? 256 * 1024;
+  const alertmanagerBodyLimit = options.limits?.alertmanagerBodyBytes ?? 4 * 1024 * 1024;
+  const alarmMaxStartAgeMs = (options.limits?.alarmMaxStartAgeSeconds ?? 600) * 1000;
   const limiter = tokenBuckets(options.limits?.rate ?? { burst: 300, perSecond: 50 });
-  const delivery = new AlertDelivery(options.temporal);
+  const delivery = new AlertDelivery(options.temporal, options.delivery);
+  /** CloudWatch alarm → the StateChangeTime of its latest OK: SNS does not keep the order. */
+  const lastOk = new Map<string, number>();
 
   const app = Fastify({
     ...(options.logger === false
@@ -179,6 +203,7 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
         ? { loggerInstance: options.logger }
         : { logger: { level: 'info' } }),
     bodyLimit,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     // One line per alert decision instead of two per request: a storm would drown the log.
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: 30_000,
@@ -197,119 +222,174 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
     let rejected: AlertRejected;
     if (error instanceof AlertRejected) rejected = error;
     else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      rejected = new AlertRejected(413, 'body-too-large', `the body is larger than ${bodyLimit} bytes`);
+      rejected = new AlertRejected(
+        413,
+        'body-too-large',
+        `the body is larger than ${request.routeOptions.bodyLimit ?? bodyLimit} bytes`,
+      );
     else if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       rejected = new AlertRejected(
         415,
         'unsupported-media-type',
-        `content type ${request.headers['content-type'] ?? '(none)'} is not accepted: send application/json`,
+        `content type ${capped(request.headers['content-type'] ?? '(none)', 100)} is not accepted: send application/json`,
       );
     else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
-      rejected = new AlertRejected(400, 'bad-request', error.message);
+      rejected = new AlertRejected(400, 'bad-request', capped(error.message));
     else {
-      // Temporal or a certificate host unreachable: 503, and the sender (Alertmanager, SNS) retries.
+      // Temporal or a certificate host unreachable or past the deadline: 503, and the sender retries.
       if (endpoint && endpoint !== 'metrics' && endpoint !== 'reload') metrics.failures.inc({ source: endpoint });
       request.log.error({ err: error, endpoint }, 'alert not processed; answering 503 so that the sender retries');
       return reply.code(503).send({ error: 'unavailable', message: 'the alert could not be processed now; retry' });
     }
     metrics.rejected.inc({ source: endpoint ?? 'unknown', reason: rejected.reason });
+    const message = capped(rejected.message, 300);
     request.log.warn(
       { endpoint, reason: rejected.reason, ip: request.ip, status: rejected.statusCode },
-      `request rejected: ${rejected.message}`,
+      `request rejected: ${message}`,
     );
     if (rejected instanceof RateLimited) void reply.header('retry-after', String(rejected.retryAfterSeconds));
-    return reply.code(rejected.statusCode).send({ error: rejected.reason, message: rejected.message });
+    return reply.code(rejected.statusCode).send({ error: rejected.reason, message });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: 'not-found', message: `no ${request.method} ${request.url} here` }),
+    reply.code(404).send({ error: 'not-found', message: `no ${request.method} ${capped(request.url)} here` }),
   );
 
-  /** Per endpoint and client address, before anything else is read. */
-  const rateLimit = (request: FastifyRequest) => {
+  /**
+   * Per endpoint and client address, once authentication said whether the request is genuine:
+   * requests that fail it draw from a bucket of their own, so junk cannot use up a sender's.
+   */
+  const rateLimit = (request: FastifyRequest, authenticated: boolean) => {
     const endpoint = endpointOf(request)!;
-    const wait = limiter.take(`${endpoint} ${request.ip}`);
+    const wait = limiter.take(`${endpoint} ${authenticated ? 'ok' : 'unauthenticated'} ${request.ip}`);
     if (wait > 0) throw new RateLimited(endpoint, wait);
-    return Promise.resolve();
   };
-  const bearer = (token: string | undefined) => (request: FastifyRequest) => {
-    if (token === undefined) return Promise.resolve(); // --insecure-local
-    const header = request.headers.authorization;
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
-    if (given === undefined)
-      throw new AlertRejected(401, header ? 'bad-token' : 'no-token', 'send Authorization: Bearer <token>');
-    if (!sameSecret(given, token))
-      throw new AlertRejected(401, 'bad-token', 'the bearer token is not the one configured');
-    return Promise.resolve();
+  /** Runs `authenticate`, then takes from the bucket its outcome names; a refused request answers 429 once its bucket is empty. */
+  const authenticated = async <T>(request: FastifyRequest, authenticate: () => T | Promise<T>): Promise<T> => {
+    let result: T;
+    try {
+      result = await authenticate();
+    } catch (error) {
+      if (error instanceof AlertRejected) rateLimit(request, false);
+      throw error;
+    }
+    rateLimit(request, true);
+    return result;
   };
+  const bearer = (token: string | undefined) => (request: FastifyRequest) =>
+    authenticated(request, () => {
+      if (token === undefined) return; // --insecure-local
+      const header = request.headers.authorization;
+      const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+      if (given === undefined)
+        throw new AlertRejected(401, header ? 'bad-token' : 'no-token', 'send Authorization: Bearer <token>');
+      if (!sameSecret(given, token))
+        throw new AlertRejected(401, 'bad-token', 'the bearer token is not the one configured');
+    });
   const adminToken = auth.metricsToken ?? auth.alertmanagerToken;
 
-  /** Routes alerts through the triggers and starts or informs their recoveries. */
+  /**
+   * Routes alerts through the triggers, then passes each plan and scenario's alerts on in one
+   * delivery (one signal at most). `mayStart` false: only recorded in a recovery that runs.
+   */
   async function handleAlerts(
     endpoint: AlertSource,
     alerts: ReceivedAlert[],
     request: FastifyRequest,
     reply: FastifyReply,
+    mayStart = true,
   ) {
     metrics.received.inc({ source: endpoint }, alerts.length);
     let matched = 0;
-    const recoveries = (
-      await Promise.all(
-        alerts.map(async (alert) => {
-          const routes = routeAlert(plans.plans, alert);
-          if (routes.length === 0) {
-            metrics.unmatched.inc({ source: endpoint });
-            request.log.info(
-              { source: alert.source, alert: alert.name, status: alert.status, labels: alert.labels },
-              'alert matched no trigger',
-            );
-            return [];
-          }
-          matched++;
-          metrics.matched.inc({ source: endpoint });
-          return Promise.all(
-            routes.map(async ({ plan, trigger }) => {
-              const done: Delivery = await delivery.deliver(plan, trigger, alert);
-              const labels = { plan: plan.name, scenario: trigger.scenario };
-              if (done.outcome === 'started') {
-                metrics.started.inc(labels);
-                metrics.latency.observe(reply.elapsedTime / 1000);
-                request.log.info(
-                  { ...labels, workflowId: done.workflowId, alert: alert.name, held: trigger.requireApproval },
-                  'recovery started',
-                );
-              } else if (done.outcome === 'running' || done.outcome === 'finished') metrics.deduplicated.inc(labels);
-              if (done.outcome === 'finished')
-                request.log.info({ ...labels, workflowId: done.workflowId }, 'repeat of a finished incident dropped');
-              if (done.outcome === 'resolved' && done.workflowIds.length === 0)
-                request.log.info(
-                  { ...labels, alert: alert.name },
-                  'resolved alert: no running recovery of its incident',
-                );
-              return { ...labels, ...done };
-            }),
+    const groups = new Map<string, { plan: RecoveryPlan; trigger: Trigger; alerts: ReceivedAlert[] }>();
+    let unmatched = 0;
+    for (const alert of alerts) {
+      const routes = routeAlert(plans.plans, alert);
+      if (routes.length === 0) {
+        unmatched++;
+        if (unmatched <= 5)
+          request.log.info(
+            { source: alert.source, alert: capped(alert.name), status: alert.status },
+            'alert matched no trigger',
           );
-        }),
-      )
-    ).flat();
+        continue;
+      }
+      matched++;
+      for (const { plan, trigger } of routes) {
+        const key = `${plan.name}\n${trigger.scenario}`;
+        const group = groups.get(key);
+        if (!group) groups.set(key, { plan, trigger, alerts: [alert] });
+        else {
+          group.alerts.push(alert);
+          if (trigger.requireApproval && !group.trigger.requireApproval) group.trigger = trigger;
+        }
+      }
+    }
+    if (unmatched > 0) metrics.unmatched.inc({ source: endpoint }, unmatched);
+    if (matched > 0) metrics.matched.inc({ source: endpoint }, matched);
+    const recoveries = await Promise.all(
+      [...groups.values()].map(async ({ plan, trigger, alerts: routed }) => {
+        const done: Delivery = await delivery.deliver(plan, trigger, routed, { mayStart });
+        const labels = { plan: plan.name, scenario: trigger.scenario };
+        if (done.outcome === 'started') {
+          metrics.started.inc(labels);
+          // From the request to Temporal's answer, not to the end of the request.
+          metrics.latency.observe((reply.elapsedTime - (performance.now() - done.startedAt)) / 1000);
+          request.log.info(
+            { ...labels, workflowId: done.workflowId, alert: routed[0]!.name, held: trigger.requireApproval },
+            'recovery started',
+          );
+        } else if (done.outcome === 'running') metrics.deduplicated.inc(labels, routed.length);
+        else if (done.outcome === 'dropped') {
+          metrics.dropped.inc({ ...labels, reason: done.reason }, routed.length);
+          const fields = { ...labels, workflowId: done.workflowId, previous: done.previous, reason: done.reason };
+          if (done.reason === 'previous-failed')
+            request.log.error(
+              fields,
+              `the last recovery ${done.workflowId} ended ${done.previous} and the alert began before that: nothing started, start it by hand if the incident goes on`,
+            );
+          else if (done.reason === 'signal-cap')
+            request.log.warn(fields, 'alerts not recorded: this recovery got the most signals allowed');
+          else request.log.info(fields, 'alerts dropped: nothing started');
+        } else if (!done.recorded)
+          request.log.info({ ...labels, alert: capped(routed[0]!.name) }, 'resolved alert: no running recovery');
+        const { startedAt: _, ...answer } = done as Delivery & { startedAt?: number };
+        return { ...labels, alerts: routed.length, ...answer };
+      }),
+    );
     return { matched, recoveries };
   }
 
   app.get('/healthz', () => ({ status: 'ok' }));
 
-  app.get(
-    '/metrics',
-    { config: { endpoint: 'metrics' }, onRequest: [rateLimit, bearer(adminToken)] },
-    async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  /** Ready when an alert can start something: plans with triggers, and Temporal answering. */
+  app.get('/readyz', async (_request, reply) => {
+    const triggers = plans.plans.reduce((n, p) => n + p.triggers.length, 0);
+    const problems: string[] = [];
+    if (triggers === 0) problems.push(`no plan with triggers in ${plans.dir}`);
+    try {
+      const { client } = options.temporal;
+      await client.withDeadline(Date.now() + 2_000, () => client.workflowService.getSystemInfo({}));
+    } catch (error) {
+      problems.push(`Temporal does not answer: ${capped((error as Error).message)}`);
+    }
+    if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', problems });
+    return { status: 'ready', plans: plans.plans.length, triggers };
+  });
+
+  app.get('/metrics', { config: { endpoint: 'metrics' }, onRequest: [bearer(adminToken)] }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 
-  app.post('/-/reload', { config: { endpoint: 'reload' }, onRequest: [rateLimit, bearer(adminToken)] }, () =>
-    plans.reload(),
-  );
+  app.post('/-/reload', { config: { endpoint: 'reload' }, onRequest: [bearer(adminToken)] }, () => plans.reload());
 
   if (sources.includes('alertmanager'))
     app.post(
       '/alerts/alertmanager',
-      { config: { endpoint: 'alertmanager' }, onRequest: [rateLimit, bearer(auth.alertmanagerToken)] },
+      {
+        config: { endpoint: 'alertmanager' },
+        onRequest: [bearer(auth.alertmanagerToken)],
+        bodyLimit: alertmanagerBodyLimit,
+      },
       async (request, reply) => {
         if (!isJson(request))
           throw new AlertRejected(415, 'unsupported-media-type', 'Alertmanager posts application/json');
@@ -319,30 +399,35 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
     );
 
   if (sources.includes('generic'))
-    app.post('/alerts/generic', { config: { endpoint: 'generic' }, onRequest: [rateLimit] }, async (request, reply) => {
+    app.post('/alerts/generic', { config: { endpoint: 'generic' } }, async (request, reply) => {
       if (!isJson(request)) throw new AlertRejected(415, 'unsupported-media-type', 'send application/json');
       const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      if (auth.webhookSecret)
-        verifyGenericRequest({
-          secret: auth.webhookSecret,
-          timestamp: request.headers[TIMESTAMP_HEADER] as string | undefined,
-          signature: request.headers[SIGNATURE_HEADER] as string | undefined,
-          rawBody,
-          now: now(),
-          ...(options.limits?.webhookWindowSeconds ? { windowSeconds: options.limits.webhookWindowSeconds } : {}),
-        });
+      await authenticated(request, () => {
+        if (auth.webhookSecret)
+          verifyGenericRequest({
+            secret: auth.webhookSecret,
+            timestamp: request.headers[TIMESTAMP_HEADER] as string | undefined,
+            signature: request.headers[SIGNATURE_HEADER] as string | undefined,
+            rawBody,
+            now: now(),
+            ...(options.limits?.webhookWindowSeconds ? { windowSeconds: options.limits.webhookWindowSeconds } : {}),
+          });
+      });
       const alerts = alertsFromGeneric(jsonOf(rawBody, 'generic alert'), now());
       return reply.code(202).send(await handleAlerts('generic', alerts, request, reply));
     });
 
   if (sources.includes('sns'))
-    app.post('/alerts/sns', { config: { endpoint: 'sns' }, onRequest: [rateLimit] }, async (request, reply) => {
+    app.post('/alerts/sns', { config: { endpoint: 'sns' } }, async (request, reply) => {
       // SNS posts its JSON as text/plain; charset=UTF-8.
-      const message = snsMessageOf(jsonOf(request.body, 'SNS message'));
-      await verifySnsMessage(message, certificates, {
-        ...(auth.snsTopicArns ? { allowedTopicArns: auth.snsTopicArns } : {}),
-        ...(options.limits?.snsMaxAgeSeconds ? { maxAgeSeconds: options.limits.snsMaxAgeSeconds } : {}),
-        now: now(),
+      const message = await authenticated(request, async () => {
+        const parsed = snsMessageOf(jsonOf(request.body, 'SNS message'));
+        await verifySnsMessage(parsed, certificates, {
+          ...(auth.snsTopicArns ? { allowedTopicArns: auth.snsTopicArns } : {}),
+          ...(options.limits?.snsMaxAgeSeconds ? { maxAgeSeconds: options.limits.snsMaxAgeSeconds } : {}),
+          now: now(),
+        });
+        return parsed;
       });
       if (message.Type === 'UnsubscribeConfirmation') {
         request.log.warn({ topic: message.TopicArn }, 'SNS unsubscribed this endpoint');
@@ -362,7 +447,22 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
       }
       const alert = cloudWatchAlertOf(message);
       if (!alert) return { matched: 0, recoveries: [], ignored: 'INSUFFICIENT_DATA' };
-      return reply.code(200).send(await handleAlerts('sns', [alert], request, reply));
+      const changedAt = Date.parse(alert.startsAt);
+      const okAt = lastOk.get(alert.incidentKey);
+      if (alert.status === 'resolved') {
+        if (okAt === undefined || changedAt > okAt) lastOk.set(alert.incidentKey, changedAt);
+        if (lastOk.size > 10_000) lastOk.delete(lastOk.keys().next().value!);
+      } else if (okAt !== undefined && changedAt <= okAt) {
+        // SNS does not keep the order: this ALARM is older than an OK already received.
+        request.log.info(
+          { alarm: alert.name, at: alert.startsAt },
+          'ALARM older than the last OK of its alarm: ignored',
+        );
+        return { matched: 0, recoveries: [], ignored: 'superseded-by-ok' };
+      }
+      // A delayed ALARM (SNS retries for an hour) is recorded by a running recovery but starts none.
+      const mayStart = now().getTime() - changedAt <= alarmMaxStartAgeMs;
+      return reply.code(200).send(await handleAlerts('sns', [alert], request, reply, mayStart));
     });
 
   return app;

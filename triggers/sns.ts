@@ -67,12 +67,19 @@ export class CertificateUnavailable extends Error {
 /**
  * Fetches signing certificates over https only (TLS-verified: the host is the trust anchor), with a
  * timeout and a size limit, no redirects, and keeps the latest `cacheSize` by URL (AWS rotates them
- * rarely, and a new one has a new URL). A failed fetch is not cached.
+ * rarely, and a new one has a new URL). A failed fetch is remembered for `failureTtlMs`; a 4xx
+ * from the host is a forged certificate URL (403), anything else unavailable (5xx, SNS retries).
  */
 export function httpsCertificateSource(
-  options: { timeoutMs?: number; maxBytes?: number; cacheSize?: number; ca?: string | Buffer } = {},
+  options: {
+    timeoutMs?: number;
+    maxBytes?: number;
+    cacheSize?: number;
+    failureTtlMs?: number;
+    ca?: string | Buffer;
+  } = {},
 ): CertificateSource {
-  const { timeoutMs = 5_000, maxBytes = 16_384, cacheSize = 32, ca } = options;
+  const { timeoutMs = 5_000, maxBytes = 16_384, cacheSize = 32, failureTtlMs = 60_000, ca } = options;
   const cache = new Map<string, Promise<string>>();
   const fetchPem = (url: string) =>
     new Promise<string>((resolve, reject) => {
@@ -80,7 +87,11 @@ export function httpsCertificateSource(
       const request = get(url, ca ? { ca } : {}, (response) => {
         if (response.statusCode !== 200) {
           response.resume();
-          return reject(new CertificateUnavailable(`${url} answered HTTP ${response.statusCode}`));
+          const status = response.statusCode ?? 0;
+          // No such certificate on the SNS host: the message names one SNS never used, forged.
+          if (status >= 400 && status < 500)
+            return reject(new AlertRejected(403, 'bad-cert', `${url} answered HTTP ${status}: no such certificate`));
+          return reject(new CertificateUnavailable(`${url} answered HTTP ${status}`));
         }
         const chunks: Buffer[] = [];
         let size = 0;
@@ -116,7 +127,9 @@ export function httpsCertificateSource(
       cache.delete(url); // re-inserted below: the Map's order is the recency order
     } else {
       pem = fetchPem(url);
-      pem.catch(() => cache.get(url) === pem && cache.delete(url));
+      // A failure stands for a minute: forged messages naming a certificate cost one fetch a minute.
+      const failed = pem;
+      failed.catch(() => setTimeout(() => cache.get(url) === failed && cache.delete(url), failureTtlMs).unref());
     }
     cache.set(url, pem);
     while (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
@@ -153,7 +166,8 @@ function certificateUrlProblem(url: string, region: string, allowedHost: (host: 
   if (parsed.protocol !== 'https:') return 'is not https';
   if (parsed.username || parsed.password || parsed.port) return 'has credentials or a port';
   if (!allowedHost(parsed.hostname, region)) return `is not on the SNS host of the topic's region ${region}`;
-  if (!parsed.pathname.endsWith('.pem')) return 'is not a .pem file';
+  if (!/^\/SimpleNotificationService-[0-9a-f]+\.pem$/.test(parsed.pathname) || parsed.search)
+    return 'is not an SNS signing certificate (/SimpleNotificationService-<hex>.pem)';
   return undefined;
 }
 
@@ -185,7 +199,7 @@ export async function verifySnsMessage(
     throw new AlertRejected(
       403,
       'bad-cert-url',
-      `SigningCertURL ${JSON.stringify(message.SigningCertURL)} ${urlProblem}`,
+      `SigningCertURL ${JSON.stringify(message.SigningCertURL.slice(0, 200))} ${urlProblem}`,
     );
   const algorithm = ALGORITHMS[message.SignatureVersion];
   if (!algorithm)

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AlertEvent, RecoveryProgress, StepEvent } from './progress';
+import type { AlertBatch, AlertEvent, RecoveryProgress, StepEvent } from './progress';
 
 /** Everything about a running (or finished) recovery: components, steps, gates, RTO projection. */
 export const progressQuery = defineQuery<RecoveryProgress>('progress');
@@ -35,6 +35,13 @@ export const stepEventSignal = defineSignal<[StepEvent]>('stepEvent');
  * the alert receiver sends them, and the recovery records them. Only the fields of AlertEvent.
  */
 export const alertSignal = defineSignal<[AlertEvent]>('alert');
+
+/**
+ * What the alert receiver sends: the new or changed alerts of one notification in one signal (a
+ * signal per alert would exhaust the history under a large Alertmanager group). The old `alert`
+ * signal stays handled: recorded histories carry it.
+ */
+export const alertsSignal = defineSignal<[AlertBatch]>('alerts');
 
 /** The gate a recovery started by an alarm with `requireApproval` waits at before anything runs. */
 export const START_GATE = 'start';

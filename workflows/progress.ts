@@ -99,6 +99,16 @@ export interface AlertEvent {
   summary?: string;
 }
 
+/** Alerts of one notification for one recovery: at most `ALERT_BATCH_LIMIT` events, the rest only counted. */
+export interface AlertBatch {
+  events: AlertEvent[];
+  /** Alerts of the notification beyond `events`, counted but not listed. */
+  omitted?: { firing: number; resolved: number };
+}
+
+/** The most events an `alerts` signal carries (and its handler records). */
+export const ALERT_BATCH_LIMIT = 50;
+
 /** Alerts received for the incident: counts, and the latest ones. */
 export interface AlertRecord {
   received: number;

@@ -38,6 +38,7 @@ import {
 import { describeLeftovers, tearDownDrill } from './drill-teardown';
 import {
   alertSignal,
+  alertsSignal,
   approveUpdate,
   progressQuery,
   resolveUpdate,
@@ -47,9 +48,11 @@ import {
   type ResolveInput,
 } from './messages';
 import {
+  ALERT_BATCH_LIMIT,
   isDone,
   projectMinutes,
   summaryMarkdown,
+  type AlertEvent,
   type ComponentProgress,
   type RecoveryProgress,
   type RecoveryStatus,
@@ -150,12 +153,23 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
   });
 
   // Alerts about the incident, from the alert receiver: recorded (the latest few), never acted on.
-  setHandler(alertSignal, (alert) => {
+  const recordAlert = (alert: AlertEvent) => {
     const alerts = (state.alerts ??= { received: 0, firing: 0, resolved: 0, latest: [] });
     alerts.received += 1;
     alerts[alert.status === 'resolved' ? 'resolved' : 'firing'] += 1;
     alerts.latest.push({ ...alert, summary: alert.summary?.slice(0, 300), receivedAt: iso(Date.now()) });
     if (alerts.latest.length > 20) alerts.latest.shift();
+  };
+  setHandler(alertSignal, recordAlert);
+  setHandler(alertsSignal, ({ events, omitted }) => {
+    for (const event of events.slice(0, ALERT_BATCH_LIMIT)) recordAlert(event);
+    if (!omitted) return;
+    const alerts = (state.alerts ??= { received: 0, firing: 0, resolved: 0, latest: [] });
+    const firing = Math.max(0, Math.floor(omitted.firing)) || 0;
+    const resolved = Math.max(0, Math.floor(omitted.resolved)) || 0;
+    alerts.received += firing + resolved;
+    alerts.firing += firing;
+    alerts.resolved += resolved;
   });
 
   setHandler(

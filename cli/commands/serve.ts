@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { PlanRegistry } from '../../triggers/plan-registry';
 import {
@@ -51,7 +52,8 @@ export function receiverAuthOf(env: NodeJS.ProcessEnv, insecureLocal = false): R
 /**
  * `recovery serve`: the alert receiver, until SIGTERM or SIGINT (in-flight requests finish first).
  * SIGHUP reloads the plans, as `POST /-/reload` does. Refuses to start without the secrets of the
- * endpoints it serves, naming the variables.
+ * endpoints it serves, naming the variables, and when the plans directory cannot be read, holds an
+ * invalid plan, or no plan with triggers.
  */
 export async function serveCommand(options: ServeOptions): Promise<CommandResult> {
   const env = options.env ?? process.env;
@@ -77,9 +79,30 @@ export async function serveCommand(options: ServeOptions): Promise<CommandResult
 
   const logger = options.logger ?? pino({ name: 'recovery-serve' });
   const plans = new PlanRegistry(options.plansDir ?? activitySettings(env).plansDir, logger);
-  await plans.reload();
+  const loaded = await plans.reload();
+  // Answering 202 to alerts that can start nothing would hide the mistake until the outage.
+  if (loaded.unreadable) throw new UsageError(`cannot read the plans directory ${plans.dir}: ${loaded.unreadable}`);
+  if (loaded.invalid.length > 0)
+    throw new UsageError(
+      loaded.invalid.map(({ file, problems }) => `${join(plans.dir, file)}: ${problems.join('; ')}`).join('\n'),
+    );
+  if (!plans.plans.some((plan) => plan.triggers.length > 0))
+    throw new UsageError(
+      `no plan in ${plans.dir} has triggers (${plans.plans.map((p) => p.name).join(', ') || 'no plan at all'}): no alert could start a recovery`,
+    );
   const target = await (options.connect ?? (() => connectTemporal(env)))();
-  const app = buildAlertReceiver({ temporal: target, plans, auth, sources: sources as AlertSource[], logger });
+  const trustProxy = env[RECEIVER_VARIABLES.trustProxy]
+    ?.split(',')
+    .map((address) => address.trim())
+    .filter(Boolean);
+  const app = buildAlertReceiver({
+    temporal: target,
+    plans,
+    auth,
+    sources: sources as AlertSource[],
+    logger,
+    ...(trustProxy?.length ? { trustProxy } : {}),
+  });
   const reload = () => void plans.reload();
   process.on('SIGHUP', reload);
   try {
