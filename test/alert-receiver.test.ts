@@ -191,51 +191,25 @@ describe('alert receiver (dev server, real HTTP)', () => {
   const postAlertmanager = (body: unknown, token = TOKEN) =>
     post('/alerts/alertmanager', body, { authorization: `Bearer ${token}` });
 
-  /** Recoveries of the plan, by the dev server's visibility (eventually consistent: polled until stable). */
-  async function recoveriesOf(incidentId: string): Promise<string[]> {
+  /** Workflow ids a visibility query lists, polled until the answer is stable (visibility is eventually consistent). */
+  async function listed(query: string, nonEmpty = false): Promise<string[]> {
     let last: string[] = [];
     for (let stable = 0, i = 0; stable < 3 && i < 100; i++) {
       const ids: string[] = [];
-      for await (const w of env.client.workflow.list({ query: `RecoveryIncident = '${incidentId}'` }))
-        ids.push(w.workflowId);
-      stable = ids.length > 0 && ids.join() === last.join() ? stable + 1 : 0;
-      last = ids;
-      await sleep(100);
-    }
-    return last.sort();
-  }
-
-  /** Every recovery the dev server lists (components' child workflows aside), once visibility settled. */
-  async function allRecoveries(): Promise<string[]> {
-    let last: string[] = [];
-    for (let stable = 0, i = 0; stable < 3 && i < 100; i++) {
-      const ids: string[] = [];
-      for await (const w of env.client.workflow.list({ query: "WorkflowType = 'recoveryWorkflow'" }))
-        ids.push(w.workflowId);
+      for await (const w of env.client.workflow.list({ query })) ids.push(w.workflowId);
       ids.sort();
-      stable = ids.join() === last.join() ? stable + 1 : 0;
+      stable = (!nonEmpty || ids.length > 0) && ids.join() === last.join() ? stable + 1 : 0;
       last = ids;
       await sleep(100);
     }
     return last;
   }
-
-  /** Recoveries running now, by the dev server's visibility (settled). */
-  async function allRunning(): Promise<string[]> {
-    let last: string[] = [];
-    for (let stable = 0, i = 0; stable < 3 && i < 100; i++) {
-      const ids: string[] = [];
-      for await (const w of env.client.workflow.list({
-        query: "WorkflowType = 'recoveryWorkflow' AND ExecutionStatus = 'Running'",
-      }))
-        ids.push(w.workflowId);
-      ids.sort();
-      stable = ids.join() === last.join() ? stable + 1 : 0;
-      last = ids;
-      await sleep(100);
-    }
-    return last;
-  }
+  /** Recoveries of an incident. */
+  const recoveriesOf = (incidentId: string) => listed(`RecoveryIncident = '${incidentId}'`, true);
+  /** Every recovery the dev server lists (components' child workflows aside). */
+  const allRecoveries = () => listed("WorkflowType = 'recoveryWorkflow'");
+  /** Recoveries running now. */
+  const allRunning = () => listed("WorkflowType = 'recoveryWorkflow' AND ExecutionStatus = 'Running'");
 
   /** A counter or histogram count of /metrics; 0 when the series does not exist yet. */
   async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
