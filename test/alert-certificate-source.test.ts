@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AlertRejected } from '../triggers/alert';
 import { CertificateUnavailable, httpsCertificateSource } from '../triggers/sns';
 
 /** The https fetch of SNS signing certificates, against a real https server on loopback with its own certificate. */
@@ -77,7 +78,6 @@ describe('https certificate source', () => {
     const source = httpsCertificateSource({ ca: pem, timeoutMs: 300, maxBytes: 8_192 });
     const cases: [string, RegExp][] = [
       [`http://127.0.0.1:1/SimpleNotificationService-ok.pem`, /not https/],
-      [`${base}/SimpleNotificationService-missing.pem`, /answered HTTP 404/],
       [`${base}/SimpleNotificationService-big.pem`, /more than 8192 bytes/],
       [`${base}/SimpleNotificationService-text.pem`, /did not send a PEM certificate/],
       [`${base}/SimpleNotificationService-slow.pem`, /did not answer within 300 ms/],
@@ -88,14 +88,27 @@ describe('https certificate source', () => {
         (error: Error) => error instanceof CertificateUnavailable && message.test(error.message),
       );
     }
+    // No such certificate on the SNS host: the message names one SNS never used, so it is forged.
+    await assert.rejects(
+      source(`${base}/SimpleNotificationService-missing.pem`),
+      (error: Error) =>
+        error instanceof AlertRejected &&
+        error.statusCode === 403 &&
+        error.reason === 'bad-cert' &&
+        /answered HTTP 404/.test(error.message),
+    );
     // Without the test CA the server's certificate is not trusted: TLS is what vouches for the host.
     await assert.rejects(httpsCertificateSource()(`${base}/SimpleNotificationService-ok.pem`), CertificateUnavailable);
   });
 
-  it('does not cache a failed fetch', async () => {
-    const source = httpsCertificateSource({ ca: pem });
+  it('remembers a failed fetch for a while (forged messages cost one fetch per period), then fetches again', async () => {
+    const source = httpsCertificateSource({ ca: pem, failureTtlMs: 200 });
     const url = `${base}/SimpleNotificationService-flaky.pem`;
+    hits.clear();
     await assert.rejects(source(url), /answered HTTP 503/);
+    await assert.rejects(source(url), /answered HTTP 503/);
+    assert.equal(hits.get('/SimpleNotificationService-flaky.pem'), 1, 'the failure is remembered');
+    await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(await source(url), pem);
   });
 });
