@@ -5,17 +5,17 @@
  */
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
 import { createBackupActivities, type BackedUpComponent } from '../activities/backups';
 import { LocalBackupStore } from '../backups/local-store';
-import { backupIdOf } from '../backups/manifest';
 import { listOffsite } from '../backups/offsite';
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
+import { commitSnapshot } from './helpers/backup-fixtures';
 import { startMoto } from './helpers/servers';
 
 const scratch = mkdtempSync(join(tmpdir(), 'recovery-offsite-retention-'));
@@ -41,19 +41,7 @@ describe('offsite retention (moto)', () => {
 
   /** A snapshot taken at `at`, committed locally and copied offsite. */
   async function backup(at: string): Promise<string> {
-    const id = backupIdOf('snapshot', new Date(at));
-    const staged = await store.stage(id);
-    writeFileSync(join(staged, 'repo.bundle'), `bundle of ${at}\n`);
-    await store.commit(staged, {
-      component: component.id,
-      kind: 'git-repo',
-      id,
-      type: 'snapshot',
-      startedAt: at,
-      finishedAt: at,
-      recoveryPoint: at,
-      details: {},
-    });
+    const id = await commitSnapshot(store, component.id, at, { 'repo.bundle': `bundle of ${at}\n` });
     await runActivity(createBackupActivities(aws).copyBackupOffsite, { component, backupId: id });
     return id;
   }

@@ -12,11 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
 import { createBackupActivities, type BackedUpComponent } from '../activities/backups';
 import { LocalBackupStore } from '../backups/local-store';
-import { backupIdOf } from '../backups/manifest';
 import { downloadBackup, listOffsite } from '../backups/offsite';
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
+import { commitSnapshot } from './helpers/backup-fixtures';
 import { startMoto } from './helpers/servers';
 import { runbookOf } from '../plan/kinds';
 import { schema as gitRepoSchema } from '../plan/kinds/git-repo';
@@ -41,24 +41,11 @@ describe('backup store and offsite copies (moto)', () => {
   } as unknown as BackedUpComponent;
   const store = new LocalBackupStore(backupDir);
 
-  async function backup(at: string): Promise<string> {
-    const id = backupIdOf('snapshot', new Date(at));
-    const staged = await store.stage(id);
-    mkdirSync(join(staged, 'config'));
-    writeFileSync(join(staged, 'repo.bundle'), `bundle of ${at}\n`.repeat(1000));
-    writeFileSync(join(staged, 'config', 'ansible.cfg'), '[defaults]\n');
-    await store.commit(staged, {
-      component: component.id,
-      kind: 'git-repo',
-      id,
-      type: 'snapshot',
-      startedAt: at,
-      finishedAt: at,
-      recoveryPoint: at,
-      details: {},
+  const backup = (at: string) =>
+    commitSnapshot(store, component.id, at, {
+      'repo.bundle': `bundle of ${at}\n`.repeat(1000),
+      'config/ansible.cfg': '[defaults]\n',
     });
-    return id;
-  }
 
   before(async () => {
     moto = await startMoto();
