@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { aptInstall } from './apt';
 import { ToolchainError } from './errors';
 
 /**
@@ -86,41 +86,9 @@ export function locateDataServers(): DataServerBinaries {
   return binaries as DataServerBinaries;
 }
 
-/**
- * Installs the missing packages with apt-get when this process may (root on Debian/Ubuntu). The
- * packages' services are kept from starting meanwhile (a policy-rc.d for the duration): the
- * engine and its tests start their own servers on loopback ports, never the system ones.
- */
+/** Installs the missing packages when this process may (root on Debian/Ubuntu); idempotent. */
 export function installDataServers(say: (line: string) => void): DataServerBinaries {
   const { missing } = findDataServers();
-  if (missing.length === 0) return locateDataServers();
-  const apt = which(['apt-get']);
-  if (!apt || process.getuid?.() !== 0)
-    throw new ToolchainError(
-      `Data store packages missing: ${missing.join(', ')}`,
-      `install them as root: apt-get install ${missing.join(' ')}`,
-    );
-  say(`apt-get install ${missing.join(' ')} (their services are not started)`);
-  const policy = '/usr/sbin/policy-rc.d';
-  const ownPolicy = !existsSync(policy);
-  if (ownPolicy)
-    writeFileSync(policy, '#!/bin/sh\n# recovery-engine bootstrap: do not start services\nexit 101\n', { mode: 0o755 });
-  try {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const run = (args: string[]) => spawnSync(apt, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    let result = run(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
-    if (result.status !== 0) {
-      say('package lists are stale: apt-get update');
-      run(['update', '-qq']);
-      result = run(['install', '-y', '-qq', '--no-install-recommends', ...missing]);
-    }
-    if (result.status !== 0)
-      throw new ToolchainError(
-        `apt-get install ${missing.join(' ')} failed:\n${result.stderr.trim().split('\n').slice(-5).join('\n')}`,
-        'install the packages by hand, then run npm run bootstrap again',
-      );
-  } finally {
-    if (ownPolicy) rmSync(policy, { force: true });
-  }
+  if (missing.length > 0) aptInstall(missing, 'Data store packages', say);
   return locateDataServers();
 }

@@ -1,5 +1,6 @@
 import { toolchainOf, type Toolchain } from '.';
 import { toolchainCacheDir } from './cache';
+import { installChromium } from './chromium';
 import { installDataServers } from './data-servers';
 import { installMoto } from './moto';
 import { findTofu, installTofu } from './opentofu';
@@ -19,7 +20,8 @@ export interface EnsureReporter {
   done: (summary: string, elapsedMs: number) => void;
 }
 
-async function timed<T>(
+/** Runs one step of the bootstrap, reporting its title, its outcome and how long it took. */
+export async function timed<T>(
   report: EnsureReporter,
   title: string,
   body: () => Promise<T>,
@@ -87,7 +89,13 @@ export async function ensureToolchain(report: EnsureReporter, cacheDir = toolcha
     () => Promise.resolve(installDataServers(report.say)),
     (found) => `${found.mariadbd}, ${found.postgresBin}, ${found.redisServer}, ${found.influxd}`,
   );
-  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, data);
+  const chromium = await timed(
+    report,
+    'Chromium (Debian package) for the Web UI browser test',
+    () => Promise.resolve(installChromium(report.say)),
+    (path) => path,
+  );
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, data, chromium);
 }
 
 /** Prints each step, its progress and its duration to the console. */

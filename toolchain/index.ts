@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { toolchainCacheDir } from './cache';
+import { findChromium } from './chromium';
 import { locateDataServers, type DataServerBinaries } from './data-servers';
 import { ToolchainError } from './errors';
 import { readMotoInstall } from './moto';
@@ -24,6 +25,8 @@ export interface Toolchain {
   tofu: string;
   /** MariaDB, PostgreSQL, Redis, InfluxDB and git programs, from the distribution's packages. */
   data: DataServerBinaries;
+  /** Debian's chromium, which the Web UI browser test drives through playwright-core. */
+  chromium: string;
 }
 
 export const MOTO_LAUNCHER = join(__dirname, 'moto_server.py');
@@ -34,16 +37,18 @@ export async function locateToolchain(cacheDir = toolchainCacheDir()): Promise<T
   const testServer = readTestServerInstall(cacheDir, await javaIdentity(findJava()));
   const moto = readMotoInstall(cacheDir);
   const tofu = await findTofu(cacheDir);
+  const chromium = findChromium();
   const missing = [
     !cli && 'the Temporal CLI',
     !testServer && 'the time-skipping test server',
     !moto && 'moto',
     !tofu && 'OpenTofu',
+    !chromium && 'Chromium (Debian package chromium)',
   ].filter(Boolean);
-  if (!cli || !testServer || !moto || !tofu) {
+  if (!cli || !testServer || !moto || !tofu || !chromium) {
     throw new ToolchainError(`Not installed in ${cacheDir}: ${missing.join(', ')}`, "run 'npm run bootstrap'");
   }
-  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, locateDataServers());
+  return toolchainOf(cacheDir, cli.path, testServer, moto, tofu.path, locateDataServers(), chromium);
 }
 
 export function toolchainOf(
@@ -53,6 +58,7 @@ export function toolchainOf(
   moto: { python: string },
   tofu: string,
   data: DataServerBinaries,
+  chromium: string,
 ): Toolchain {
   return {
     cacheDir,
@@ -62,5 +68,6 @@ export function toolchainOf(
     motoLauncher: MOTO_LAUNCHER,
     tofu,
     data,
+    chromium,
   };
 }
