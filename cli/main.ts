@@ -1,6 +1,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { version } from '../package.json';
 import { cancelCommand } from './commands/cancel';
+import { addCodecServerCommand } from './commands/codec-server';
 import { approveCommand, RESOLVE_ACTIONS, resolveCommand } from './commands/decide';
 import { docsCommand } from './commands/docs';
 import { backupsCommand } from './commands/backups';
@@ -22,7 +23,8 @@ const CONNECTION_HELP = `
 Temporal is found as the worker finds it: TEMPORAL_ADDRESS (default localhost:7233),
 TEMPORAL_NAMESPACE (default "default"), TEMPORAL_API_KEY or TEMPORAL_TLS_*, or a TEMPORAL_PROFILE
 of ~/.config/temporalio/temporal.toml; recoveries start on task queue RECOVERY_TASK_QUEUE
-(default "recovery-engine").`;
+(default "recovery-engine"). Payloads are encrypted and decrypted with RECOVERY_PAYLOAD_KEY (and
+RECOVERY_PAYLOAD_OLD_KEYS) when set, the same keys as the worker's.`;
 
 /** The `recovery` command line; each action returns a CommandResult and prints nothing itself. */
 export function createProgram(run: (result: Promise<CommandResult>) => void): Command {
@@ -248,6 +250,7 @@ whether plans with triggers are loaded and Temporal answers.
 ${CONNECTION_HELP}`,
     )
     .action((options: ServeOptions) => run(serveCommand(options)));
+  addCodecServerCommand(program, run);
 
   return program;
 }

@@ -1,6 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
+import { payloadCodecs } from '../codec/encryption-codec';
+import { payloadKeyringFromEnv } from '../codec/keys';
 import { temporalSettings } from '../workers/config';
-import { CommandFailure } from './result';
+import { CommandFailure, UsageError } from './result';
 
 /** A client of the namespace recoveries run in, and the task queue their worker polls. */
 export interface TemporalTarget {
@@ -20,9 +22,12 @@ const CONNECT_TIMEOUT = '5s';
 /**
  * Connects the way the worker does (workers/config.ts): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a TEMPORAL_PROFILE of the Temporal config file; the task
- * queue from RECOVERY_TASK_QUEUE.
+ * queue from RECOVERY_TASK_QUEUE. Payloads go through the worker's codec (codec/keys.ts:
+ * RECOVERY_PAYLOAD_KEY…), so what this client writes the worker reads, and the other way round.
  */
 export async function connectTemporal(env: NodeJS.ProcessEnv = process.env): Promise<TemporalTarget> {
+  const keys = payloadKeyringFromEnv(env);
+  if (keys.problems.length > 0) throw new UsageError(keys.problems.join('\n'));
   const { connectionOptions, namespace, taskQueue } = temporalSettings(env);
   const { address, tls, apiKey, metadata } = connectionOptions;
   let connection: Connection;
@@ -35,7 +40,7 @@ export async function connectTemporal(env: NodeJS.ProcessEnv = process.env): Pro
     );
   }
   return {
-    client: new Client({ connection, namespace }),
+    client: new Client({ connection, namespace, dataConverter: { payloadCodecs: payloadCodecs(keys.keyring) } }),
     namespace,
     taskQueue,
     close: () => connection.close(),
