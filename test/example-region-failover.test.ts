@@ -19,24 +19,15 @@ import { execFileSync } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createAwsClients, type AwsClients } from '../activities/aws-clients';
-import {
-  createDnsPrerequisites,
-  localizeRegionFailover,
-  seedRegionFailover,
-  STAND_IN_MODULE,
-} from '../demo/aws-region-failover';
-import { loadPlan } from '../plan/load';
+import { startStorefronts, stageShop, type ShopCache } from '../demo/shop-stage';
 import type { MotoServer } from '../toolchain/moto-server';
 import { connectRedis } from '../activities/redis/connection';
-import { startRedis, stopRedis } from '../activities/redis/server';
-import { freePort } from '../toolchain/net';
+import { stopRedis } from '../activities/redis/server';
 import { backupWorkflow, recoveryWorkflow } from '../workflows';
 import type { RecoveryProgress } from '../workflows/progress';
 import { engineWorker } from './helpers/engine';
@@ -53,7 +44,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
   let bundle: WorkflowBundleWithSourceMap;
   let tofu: string;
   let direct: AwsClients;
-  let health: Server;
+  let storefronts: Awaited<ReturnType<typeof startStorefronts>>;
   let healthy = true;
   const caches: { dir: string; port: number }[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-example-'));
@@ -68,83 +59,36 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     ]);
     direct = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
     process.env.SHOP_REDIS_PASSWORD = `redis-${Date.now()}`;
-    // Both regions' storefronts answer their health checks.
-    health = createServer((_, res) => {
-      res.setHeader('content-type', 'application/json');
-      if (healthy) res.end('{"status":"ok"}');
-      else res.writeHead(503).end('{"status":"down"}');
-    });
-    await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+    storefronts = await startStorefronts(() => healthy);
   });
   after(async () => {
     for (const cache of caches)
       await stopRedis({ ...cache, password: process.env.SHOP_REDIS_PASSWORD }).catch(() => undefined);
     await env?.teardown();
     await moto?.stop();
-    health?.close();
+    await storefronts?.close();
     rmSync(scratch, { recursive: true, force: true });
   });
 
   /** A fresh moto with the example's resources, and the localized plan in a plans directory of its own. */
-  async function stage(name: string): Promise<{ plansDir: string; zone: string; redis: LocalCache }> {
+  async function stage(name: string): Promise<{ plansDir: string; zone: string; redis: ShopCache }> {
     await moto.reset();
-    const dns = await createDnsPrerequisites(direct);
-    const redis = await startCache(name);
-    const terraformDir = join(scratch, name, 'infra');
-    mkdirSync(terraformDir, { recursive: true });
-    writeFileSync(join(terraformDir, 'main.tf'), STAND_IN_MODULE);
-    const yaml = localizeRegionFailover(EXAMPLE, {
-      ...dns,
-      terraformDir,
-      healthBaseUrl: `http://127.0.0.1:${(health.address() as AddressInfo).port}`,
-      redis: redis.settings,
+    const staged = await stageShop({
+      endpoint: moto.endpoint,
+      dir: join(scratch, name),
+      redisServer: (await testToolchain()).data.redisServer,
+      healthBaseUrl: storefronts.baseUrl,
+      example: EXAMPLE,
     });
-    const loaded = loadPlan(yaml);
-    assert.ok(loaded.plan, `the localized example loads: ${JSON.stringify(loaded.errors)}`);
-    await seedRegionFailover(moto.endpoint, loaded.plan);
-    const plansDir = join(scratch, name, 'plans');
-    mkdirSync(plansDir);
-    writeFileSync(join(plansDir, 'aws-region-failover.yaml'), yaml);
-    return { plansDir, zone: dns.hostedZoneId, redis };
-  }
-
-  interface LocalCache {
-    settings: { port: number; dataDir: string; backupDir: string; restoreDir: string; restorePort: number };
-  }
-
-  /** The shop's session cache: a real redis-server with sessions in it, password from SHOP_REDIS_PASSWORD. */
-  async function startCache(name: string): Promise<LocalCache> {
-    const { data } = await testToolchain();
-    const root = join(scratch, name, 'redis');
-    const settings = {
-      port: await freePort(),
-      dataDir: join(root, 'data'),
-      backupDir: join(root, 'backups'),
-      restoreDir: join(root, 'restored'),
-      restorePort: await freePort(),
-    };
-    const password = process.env.SHOP_REDIS_PASSWORD!;
-    await startRedis({
-      redisServer: data.redisServer,
-      dir: settings.dataDir,
-      port: settings.port,
-      password,
-      persistence: 'rdb',
-    });
-    caches.push(
-      { dir: settings.dataDir, port: settings.port },
-      { dir: settings.restoreDir, port: settings.restorePort },
-    );
-    const client = await connectRedis({ host: '127.0.0.1', port: settings.port, password }, 5_000);
-    for (let i = 1; i <= 20; i++) await client.set(`session:${i}`, `cart-of-customer-${i}`);
-    client.destroy();
-    return { settings };
+    const { cache } = staged;
+    caches.push({ dir: cache.dataDir, port: cache.port }, { dir: cache.restoreDir, port: cache.restorePort });
+    return { plansDir: staged.plansDir, zone: staged.hostedZoneId, redis: cache };
   }
 
   /** Sessions the restored cache serves, read on its port. */
-  async function restoredSessions(cache: LocalCache): Promise<unknown[]> {
+  async function restoredSessions(cache: ShopCache): Promise<unknown[]> {
     const password = process.env.SHOP_REDIS_PASSWORD!;
-    const client = await connectRedis({ host: '127.0.0.1', port: cache.settings.restorePort, password }, 5_000);
+    const client = await connectRedis({ host: '127.0.0.1', port: cache.restorePort, password }, 5_000);
     const values = [await client.dbSize(), String(await client.get('session:7'))];
     client.destroy();
     return values;
@@ -185,7 +129,7 @@ describe('examples/aws-region-failover.yaml end to end (dev server, moto, OpenTo
     report: RecoveryProgress,
     decisions: string[],
     zone: string,
-    cache: LocalCache,
+    cache: ShopCache,
   ): Promise<void> {
     const summary = JSON.stringify(report.components.map((c) => [c.id, c.status, c.lastError]));
     assert.equal(report.status, 'succeeded', summary);
