@@ -4,10 +4,10 @@
  * fail the run. Ctrl-C stops the whole group.
  *
  *   npm run test:unit                        every test/**\/*.test.ts
- *   npm run test:unit -- test/foo.test.ts    some of them
+ *   npm run test:unit -- test/foo.test.ts    some of them (files, or folders of them)
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -29,7 +29,11 @@ function groupMembers(pgid: number): string[] {
 }
 
 async function main(): Promise<number> {
-  const files = process.argv.length > 2 ? process.argv.slice(2) : testFiles('test');
+  // Arguments are test files or folders of them (npm run test:reliability: test/reliability).
+  const args = process.argv.slice(2);
+  const files = (args.length > 0 ? args : ['test']).flatMap((arg) =>
+    statSync(arg).isDirectory() ? testFiles(arg) : [arg],
+  );
   const runner = spawn(
     process.execPath,
     ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=900000', ...files],
