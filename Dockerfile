@@ -34,6 +34,7 @@ COPY bin ./bin
 COPY cli ./cli
 COPY codec ./codec
 COPY evidence ./evidence
+COPY http ./http
 COPY plan ./plan
 COPY toolchain ./toolchain
 COPY triggers ./triggers

@@ -2,6 +2,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { fastifyLoggerOptions } from '../http/fastify-logger';
 
 /**
  * Temporal's remote codec protocol, for the Web UI and `temporal … --codec-endpoint`:
@@ -73,11 +74,7 @@ class Refused extends Error {
 export function buildCodecServer(options: CodecServerOptions): FastifyInstance {
   const origins = new Set(options.allowedOrigins);
   const app = Fastify({
-    ...(options.logger === false
-      ? { logger: false }
-      : options.logger
-        ? { loggerInstance: options.logger }
-        : { logger: { level: 'info' } }),
+    ...fastifyLoggerOptions(options.logger),
     bodyLimit: options.bodyBytes ?? 8 * 1024 * 1024,
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: 30_000,

@@ -4,31 +4,23 @@
  * Chromium. The workflow page shows the recovery's input in clear, decrypted by the codec server
  * the page calls from the browser (CORS for the UI's origin), while the server holds ciphertext.
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
 import { pino } from 'pino';
-import { createAwsClients } from '../activities/aws-clients';
 import { codecServerCommand } from '../cli/commands/codec-server';
 import { connectTemporal, type TemporalTarget } from '../cli/temporal-client';
 import { payloadCodecs } from '../codec/encryption-codec';
 import { payloadKeyringFromEnv } from '../codec/keys';
 import { loadPlan } from '../plan/load';
 import { freePort } from '../toolchain/net';
-import { startService, type Service } from '../toolchain/service';
-import { createRecoveryWorker } from '../workers/recovery-worker';
-import { registerSearchAttributes } from '../workers/search-attributes';
 import type { RecoveryProgress } from '../workflows/progress';
-import { launchChromium, saveScreenshot } from './helpers/browser';
+import { saveScreenshot } from './helpers/browser';
 import { once, onCleanup } from './helpers/cleanup';
-import { TEST_REPORTS_DIR } from './helpers/engine';
-import { bundleWorkflows, testToolchain } from './helpers/servers';
+import { startUiStack, type UiStack } from './helpers/ui-stack';
 
 const PLAN = 'ui-codec-plan';
 const TASK_QUEUE = 'ui-codec';
@@ -46,84 +38,43 @@ describe('Temporal Web UI: encrypted payloads shown in clear through the codec s
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-ui-codec-'));
   process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   const keyEnv = { RECOVERY_PAYLOAD_KEY: randomBytes(32).toString('base64'), RECOVERY_PAYLOAD_KEY_ID: 'ui-2026' };
-  let server: Service;
-  let address: string;
-  let uiUrl: string;
+  let stack: UiStack;
   let target: TemporalTarget;
-  let workerConnection: NativeConnection;
-  let worker: Worker;
-  let workerRun: Promise<void>;
-  let browser: Browser;
   const stopCodecServer = new AbortController();
   let codecServerRun: Promise<unknown>;
 
   const stopAll = once(async () => {
-    await browser?.close();
     stopCodecServer.abort();
     await codecServerRun?.catch(() => undefined);
-    if (worker) {
-      worker.shutdown();
-      await workerRun;
-    }
-    await workerConnection?.close();
     await target?.close();
-    await server?.stop();
+    await stack?.stop();
   });
 
   before(async () => {
     onCleanup(stopAll);
     assert.deepEqual(loadPlan(PLAN_YAML).errors, [], 'the plan is valid');
     writeFileSync(join(scratch, `${PLAN}.yaml`), PLAN_YAML);
-    const { temporalCli } = await testToolchain();
-    const [port, uiPort, codecPort] = [await freePort(), await freePort(), await freePort()];
-    address = `127.0.0.1:${port}`;
-    uiUrl = `http://127.0.0.1:${uiPort}`;
-    const bundle = bundleWorkflows();
-    server = await startService({
-      name: 'Temporal dev server',
-      command: temporalCli,
-      args: [
-        ...['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)],
-        ...['--ui-codec-endpoint', `http://127.0.0.1:${codecPort}`],
-        ...['--log-format', 'pretty', '--log-level', 'warn'],
-      ],
-      ports: [port, uiPort],
-      logFile: join(scratch, 'temporal.log'),
+    const codecPort = await freePort();
+    const keys = payloadKeyringFromEnv(keyEnv).keyring;
+    stack = await startUiStack({
+      scratch,
+      taskQueue: TASK_QUEUE,
+      uiCodecEndpoint: `http://127.0.0.1:${codecPort}`,
+      dataConverter: { payloadCodecs: payloadCodecs(keys) },
     });
-    const connection = await Connection.connect({ address });
-    await registerSearchAttributes(connection, 'default');
-    await connection.close();
-
     codecServerRun = codecServerCommand({
       listen: `127.0.0.1:${codecPort}`,
-      uiOrigin: [uiUrl],
+      uiOrigin: [stack.uiUrl],
       env: keyEnv,
       signal: stopCodecServer.signal,
       logger: pino({ level: 'warn' }),
     });
-    const keys = payloadKeyringFromEnv(keyEnv).keyring;
-    workerConnection = await NativeConnection.connect({ address });
-    worker = await createRecoveryWorker({
-      connection: workerConnection,
-      namespace: 'default',
-      taskQueue: TASK_QUEUE,
-      dependencies: {
-        aws: createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
-        plansDir: scratch,
-        notifications: {},
-        reportsDir: TEST_REPORTS_DIR,
-      },
-      workflowBundle: await bundle,
-      dataConverter: { payloadCodecs: payloadCodecs(keys) },
-    });
-    workerRun = worker.run();
     target = await connectTemporal({
-      TEMPORAL_ADDRESS: address,
+      TEMPORAL_ADDRESS: stack.address,
       TEMPORAL_CONFIG_FILE: join(scratch, 'none.toml'),
       RECOVERY_TASK_QUEUE: TASK_QUEUE,
       ...keyEnv,
     });
-    browser = await launchChromium();
   });
   after(() => stopAll());
 
@@ -135,24 +86,19 @@ describe('Temporal Web UI: encrypted payloads shown in clear through the codec s
     });
     assert.equal(((await handle.result()) as RecoveryProgress).status, 'succeeded');
 
-    // What the server holds: ciphertext.
-    const raw = await Connection.connect({ address });
-    try {
-      const { events } = await new Client({ connection: raw }).workflow.getHandle(WORKFLOW_ID).fetchHistory();
-      const input = events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-      assert.equal(Buffer.from(input.metadata!.encoding!).toString(), 'binary/encrypted');
-      assert.equal(Buffer.from(input.data!).includes(DETECTED_AT), false);
-    } finally {
-      await raw.close();
-    }
+    // What the server holds: ciphertext (the stack's client has no codec).
+    const { events } = await stack.client.workflow.getHandle(WORKFLOW_ID).fetchHistory();
+    const input = events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+    assert.equal(Buffer.from(input.metadata!.encoding!).toString(), 'binary/encrypted');
+    assert.equal(Buffer.from(input.data!).includes(DETECTED_AT), false);
 
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const page = await stack.browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.setDefaultTimeout(60_000);
     const codecCalls: { url: string; status: number }[] = [];
     page.on('response', (response) => {
       if (/\/(en|de)code$/.test(response.url())) codecCalls.push({ url: response.url(), status: response.status() });
     });
-    await page.goto(`${uiUrl}/namespaces/default/workflows/${WORKFLOW_ID}`);
+    await page.goto(`${stack.uiUrl}/namespaces/default/workflows/${WORKFLOW_ID}`);
     await page.getByText(DETECTED_AT).first().waitFor();
     await saveScreenshot(page, 'web-ui-codec', 'workflow-input-decrypted');
     assert.ok(codecCalls.length > 0, 'the page called the codec server');

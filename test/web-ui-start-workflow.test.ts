@@ -3,26 +3,16 @@
  * `recoveryWorkflow` with a plan name and a scenario, and the workflow page shows the recovery's
  * progress summary once it completed. Real dev server, real recovery worker, Debian's Chromium.
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { createAwsClients } from '../activities/aws-clients';
 import { loadPlan } from '../plan/load';
-import { startDevServer, type DevServer } from '../toolchain/dev-server';
-import { freePort } from '../toolchain/net';
 import { DEFAULT_TASK_QUEUE } from '../workers/config';
-import { createRecoveryWorker } from '../workers/recovery-worker';
-import { registerSearchAttributes } from '../workers/search-attributes';
 import type { RecoveryProgress } from '../workflows/progress';
-import { launchChromium, saveScreenshot } from './helpers/browser';
-import { once, onCleanup } from './helpers/cleanup';
-import { TEST_REPORTS_DIR } from './helpers/engine';
-import { bundleWorkflows, testToolchain } from './helpers/servers';
+import { saveScreenshot } from './helpers/browser';
+import { startUiStack, type UiStack } from './helpers/ui-stack';
 
 const PLAN = 'shop-restart';
 const SCENARIO = 'full-restore';
@@ -58,73 +48,29 @@ describe('Temporal Web UI: a recovery started from the Start Workflow form (dev 
   // Removed on exit, also after an interruption cut the cleanup short.
   process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
   const restartsLog = join(scratch, 'restarts.log');
-  let server: DevServer;
-  let connection: Connection;
-  let workerConnection: NativeConnection;
-  let worker: Worker;
-  let workerRun: Promise<void>;
-  let browser: Browser;
+  let stack: UiStack;
   /** Requests the page sent anywhere but the dev server: the UI must work without internet. */
   const outside: string[] = [];
 
-  const stopAll = once(async () => {
-    await browser?.close();
-    if (worker) {
-      worker.shutdown();
-      await workerRun;
-    }
-    await workerConnection?.close();
-    await connection?.close();
-    await server?.stop();
-  });
-
   before(async () => {
-    onCleanup(stopAll);
     const yaml = planYaml(restartsLog);
     assert.deepEqual(loadPlan(yaml).errors, [], 'the plan is valid');
     // The worker's plans directory: the form names the plan, the worker reads <plansDir>/<name>.yaml.
     writeFileSync(join(scratch, `${PLAN}.yaml`), yaml);
-
-    const { temporalCli } = await testToolchain();
-    const [port, uiPort] = [await freePort(), await freePort()];
-    const bundle = bundleWorkflows();
-    server = await startDevServer(temporalCli, {
-      port,
-      uiPort,
-      dbFile: join(scratch, 'temporal.db'),
-      logFile: join(scratch, 'temporal.log'),
-    });
-    connection = await Connection.connect({ address: server.address });
-    await registerSearchAttributes(connection, 'default');
-    workerConnection = await NativeConnection.connect({ address: server.address });
-    worker = await createRecoveryWorker({
-      connection: workerConnection,
-      namespace: 'default',
-      taskQueue: DEFAULT_TASK_QUEUE,
-      // AWS pointed nowhere: this plan has no AWS component.
-      dependencies: {
-        aws: createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
-        plansDir: scratch,
-        notifications: {},
-        reportsDir: TEST_REPORTS_DIR,
-      },
-      workflowBundle: await bundle,
-    });
-    workerRun = worker.run();
-    browser = await launchChromium();
+    stack = await startUiStack({ scratch, taskQueue: DEFAULT_TASK_QUEUE });
   });
-  after(() => stopAll());
+  after(() => stack?.stop());
 
   it('starts recoveryWorkflow from the form and shows the completed recovery with its progress summary', async () => {
-    const handle = new Client({ connection }).workflow.getHandle(WORKFLOW_ID);
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const handle = stack.client.workflow.getHandle(WORKFLOW_ID);
+    const page = await stack.browser.newPage({ viewport: { width: 1600, height: 1000 } });
     // Generous: two cores shared with other test runs.
     page.setDefaultTimeout(60_000);
     page.on('request', (request) => {
-      if (!request.url().startsWith(`${server.uiUrl}/`)) outside.push(request.url());
+      if (!request.url().startsWith(`${stack.uiUrl}/`)) outside.push(request.url());
     });
 
-    await page.goto(`${server.uiUrl}/namespaces/default/workflows`);
+    await page.goto(`${stack.uiUrl}/namespaces/default/workflows`);
     await page.getByRole('button', { name: 'Start Workflow' }).click();
     await page.getByLabel('Workflow ID').fill(WORKFLOW_ID);
     await page.getByLabel('Task Queue').fill(DEFAULT_TASK_QUEUE);
@@ -145,7 +91,7 @@ describe('Temporal Web UI: a recovery started from the Start Workflow form (dev 
     // The link of a toast that fades: read it once it shows, then follow it.
     const href = (await started.getAttribute('href')) ?? '';
     assert.match(href, new RegExp(`^/namespaces/default/workflows/${WORKFLOW_ID}/[0-9a-f-]+/history$`));
-    await page.goto(new URL(href, server.uiUrl).href);
+    await page.goto(new URL(href, stack.uiUrl).href);
     // The page follows the running workflow by itself: no reload, as for a person watching it.
     await page.locator('header').getByText('Completed', { exact: true }).waitFor({ timeout: 180_000 });
     await saveScreenshot(page, 'web-ui', '2-workflow-completed');

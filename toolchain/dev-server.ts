@@ -16,6 +16,11 @@ export interface DevServerOptions {
   dbFile: string;
   logFile: string;
   namespace?: string;
+  /**
+   * A remote codec server (`recovery codec-server`) the Web UI's pages call to show encrypted
+   * payloads in clear, e.g. http://127.0.0.1:8888.
+   */
+  uiCodecEndpoint?: string;
 }
 
 /** Starts `temporal server start-dev` on loopback with the Web UI and SQLite persistence. */
@@ -46,6 +51,7 @@ export async function startDevServer(temporalCli: string, options: DevServerOpti
       options.dbFile,
       '--namespace',
       options.namespace ?? 'default',
+      ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
       '--log-format',
       'pretty',
       '--log-level',

@@ -13,6 +13,7 @@ import type { PlanRegistry } from './plan-registry';
 import { tokenBuckets, type RateLimit } from './rate-limit';
 import { createReceiverMetrics, type Endpoint, type ReceiverMetrics } from './receiver-metrics';
 import { routeAlert } from './routing';
+import { fastifyLoggerOptions } from '../http/fastify-logger';
 import type { RecoveryPlan, Trigger } from '../plan/schema/plan';
 import {
   cloudWatchAlertOf,
@@ -197,11 +198,7 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
   const lastOk = new Map<string, number>();
 
   const app = Fastify({
-    ...(options.logger === false
-      ? { logger: false }
-      : options.logger
-        ? { loggerInstance: options.logger }
-        : { logger: { level: 'info' } }),
+    ...fastifyLoggerOptions(options.logger),
     bodyLimit,
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     // One line per alert decision instead of two per request: a storm would drown the log.

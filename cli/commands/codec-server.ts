@@ -6,6 +6,7 @@ import { buildCodecServer } from '../../codec/codec-server';
 import { EncryptionCodec } from '../../codec/encryption-codec';
 import { describeKeyring, PAYLOAD_KEY_VARIABLES, payloadKeyringFromEnv } from '../../codec/keys';
 import { UsageError, type CommandResult } from '../result';
+import { stopRequested } from '../stop-requested';
 
 export const CODEC_SERVER_VARIABLES = {
   /** Bearer token required of /encode and /decode when set (`temporal … --codec-auth 'Bearer <token>'`). */
@@ -104,22 +105,6 @@ export async function codecServerCommand(options: CodecServerOptions): Promise<C
     await app.close();
   }
   return { stdout: '', exitCode: 0 };
-}
-
-/** Resolves on SIGTERM, SIGINT or `signal`. */
-function stopRequested(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    signal?.addEventListener('abort', stop);
-    if (signal?.aborted) stop();
-  });
 }
 
 /** Adds `recovery codec-server` to the program (cli/main.ts). */

@@ -14,6 +14,7 @@ import {
 } from '../../triggers/server';
 import { activitySettings } from '../../workers/config';
 import { UsageError, type CommandResult } from '../result';
+import { stopRequested } from '../stop-requested';
 import { connectTemporal, type Connect } from '../temporal-client';
 
 export interface ServeOptions {
@@ -119,20 +120,4 @@ export async function serveCommand(options: ServeOptions): Promise<CommandResult
     await target.close();
   }
   return { stdout: '', exitCode: 0 };
-}
-
-/** Resolves on SIGTERM, SIGINT or `signal`. */
-function stopRequested(signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    signal?.addEventListener('abort', stop);
-    if (signal?.aborted) stop();
-  });
 }
