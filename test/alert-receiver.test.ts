@@ -549,9 +549,15 @@ describe('alert receiver (dev server, real HTTP)', () => {
     const ok = await postSns(snsMessage({ Type: 'Notification', Message: alarm('OK', okAt, name) }));
     assert.equal(ok.status, 200);
     assert.equal((await answerOf(ok)).recoveries[0]!.recorded, false);
+    const supersededBefore = await metric('recovery_alerts_ignored_total', { reason: 'superseded-by-ok' });
     const delayed = await postSns(snsMessage({ Type: 'Notification', Message: alarm('ALARM', alarmAt, name) }));
     assert.equal(delayed.status, 200);
     assert.deepEqual(await delayed.json(), { matched: 0, recoveries: [], ignored: 'superseded-by-ok' });
+    assert.equal(
+      (await metric('recovery_alerts_ignored_total', { reason: 'superseded-by-ok' })) - supersededBefore,
+      1,
+      'an ignored ALARM is counted',
+    );
 
     const staleBefore = await metric('recovery_alerts_dropped_total', { reason: 'stale-alarm' });
     const old = new Date(Date.now() - 15 * 60_000).toISOString();

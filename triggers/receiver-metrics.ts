@@ -51,6 +51,12 @@ export function createReceiverMetrics() {
     labelNames: ['source', 'reason'] as const,
     registers: [registry],
   });
+  const ignored = new Counter({
+    name: 'recovery_alerts_ignored_total',
+    help: 'Authentic alerts routed nowhere on purpose, by source and reason (superseded-by-ok: a CloudWatch ALARM older than its OK; insufficient-data)',
+    labelNames: ['source', 'reason'] as const,
+    registers: [registry],
+  });
   const failures = new Counter({
     name: 'recovery_alert_delivery_failures_total',
     help: 'Alerts that could not be passed to Temporal (answered 503, so the sender retries)',
@@ -63,7 +69,19 @@ export function createReceiverMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  return { registry, received, matched, unmatched, started, deduplicated, dropped, rejected, failures, latency };
+  return {
+    registry,
+    received,
+    matched,
+    unmatched,
+    started,
+    deduplicated,
+    dropped,
+    ignored,
+    rejected,
+    failures,
+    latency,
+  };
 }
 
 export type ReceiverMetrics = ReturnType<typeof createReceiverMetrics>;

@@ -443,7 +443,10 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
         return { confirmed: message.TopicArn };
       }
       const alert = cloudWatchAlertOf(message);
-      if (!alert) return { matched: 0, recoveries: [], ignored: 'INSUFFICIENT_DATA' };
+      if (!alert) {
+        metrics.ignored.inc({ source: 'sns', reason: 'insufficient-data' });
+        return { matched: 0, recoveries: [], ignored: 'INSUFFICIENT_DATA' };
+      }
       const changedAt = Date.parse(alert.startsAt);
       const okAt = lastOk.get(alert.incidentKey);
       if (alert.status === 'resolved') {
@@ -455,6 +458,7 @@ export function buildAlertReceiver(options: AlertReceiverOptions): FastifyInstan
           { alarm: alert.name, at: alert.startsAt },
           'ALARM older than the last OK of its alarm: ignored',
         );
+        metrics.ignored.inc({ source: 'sns', reason: 'superseded-by-ok' });
         return { matched: 0, recoveries: [], ignored: 'superseded-by-ok' };
       }
       // A delayed ALARM (SNS retries for an hour) is recorded by a running recovery but starts none.
