@@ -153,6 +153,10 @@ export function createProgram(run: (result: Promise<CommandResult>) => void): Co
     .option('--detected-at <iso>', 'when the incident was detected (default: now)')
     .option('--target-time <iso>', 'point in time to restore data to (default: the latest recovery point)')
     .option('--auto-approve', 'approve every gate automatically: for drills and tests, never for a real incident')
+    .option(
+      '--alongside',
+      'start even though a recovery of the same plan and scenario is running (one an alarm started, say)',
+    )
     .option('--wait', 'show progress until the recovery is over, then its report; exit 1 unless it succeeded')
     .option('--json', 'machine-readable output: {"workflowId","runId"}, or with --wait the final report')
     .addHelpText('after', CONNECTION_HELP)

@@ -423,7 +423,7 @@ describe('recovery list, and starts that start nothing (dev server)', () => {
     }
   }
 
-  it('list --json shows the recoveries with their plan, incident and status, filtered by status and plan', async () => {
+  it('list --json shows the recoveries with their plan, incident and status, filtered by status and plan; start refuses a second recovery of a running scenario', async () => {
     const done = planFile('cli-list', [command('db', 'ok')]);
     const gated = planFile('cli-list-gate', [command('dns', 'ok', [], { approval: 'required' })]);
     await withWorker(env, bundle, 'cli-list', async () => {
@@ -469,6 +469,19 @@ describe('recovery list, and starts that start nothing (dev server)', () => {
       );
       const badStatus = await recovery(['list', '--status', 'great']);
       assert.equal(badStatus.code, 2);
+
+      // A second recovery of a running scenario (an alarm's, a colleague's) is refused, unless asked for.
+      const running = 'recovery-cli-list-gate-full-restore-INC-L2';
+      const twice = await recovery(['start', gated, '--incident', 'INC-L3']);
+      assert.equal(twice.code, 2);
+      assert.equal(
+        twice.stderr,
+        `a recovery of cli-list-gate/full-restore is already running: ${running}. Follow it with recovery status ${running}; to start another beside it anyway, add --alongside\n`,
+      );
+      const alongside = await recovery(['start', gated, '--incident', 'INC-L3', '--alongside']);
+      assert.equal(alongside.code, 0, alongside.stderr);
+      for (const id of [running, 'recovery-cli-list-gate-full-restore-INC-L3'])
+        await env.client.workflow.getHandle(id).cancel();
     });
   });
 

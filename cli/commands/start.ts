@@ -5,7 +5,7 @@ import { type LiveOutput } from '../progress-text';
 import { shellWord, type RecoveryHandle } from '../recoveries';
 import { UsageError, type CommandResult } from '../result';
 import { connectTemporal, withTemporal, type Connect, type TemporalTarget } from '../temporal-client';
-import { followRecovery, resolvePlan, startRecovery } from '../start-recovery';
+import { followRecovery, resolvePlan, runningOfScenario, startRecovery } from '../start-recovery';
 
 export interface StartOptions {
   scenario?: string;
@@ -17,6 +17,8 @@ export interface StartOptions {
   targetTime?: string;
   /** Approve every gate automatically: drills and tests. */
   autoApprove?: boolean;
+  /** Start even though a recovery of the same plan and scenario runs. */
+  alongside?: boolean;
   wait?: boolean;
   json?: boolean;
   connect?: Connect;
@@ -77,6 +79,12 @@ export async function startCommand(plan: string, options: StartOptions): Promise
   const stderr = resolved.warnings.length ? `${resolved.warnings.join('\n')}\n` : undefined;
 
   return withTemporal(options.connect ?? (() => connectTemporal()), async (target) => {
+    const running = options.alongside ? [] : await runningOfScenario(target, resolved.name, resolved.scenario);
+    if (running.length > 0)
+      throw new UsageError(
+        `a recovery of ${resolved.name}/${resolved.scenario} is already running: ${running.join(', ')}. ` +
+          `Follow it with recovery status ${shellWord(running[0]!)}; to start another beside it anyway, add --alongside`,
+      );
     const handle = await startRecovery(target, { workflowId, request, plan: resolved, what: 'recovery' });
     const runId = handle.firstExecutionRunId;
     if (!options.wait) {
