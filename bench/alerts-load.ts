@@ -14,6 +14,8 @@
  *
  * and the ratio HTTP/direct. Bounded: at most `--max-alerts` alerts and `--max-seconds` in all.
  *
+ * Exports `run` (bench/run.ts calls it).
+ *
  *   npm run bench -- alerts [--rates 10,50,100,200] [--seconds 3] [--max-alerts 2000] [--max-seconds 180]
  */
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -35,28 +37,16 @@ import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../workflows/
 import { onCleanup } from '../test/helpers/cleanup';
 import { testPlan, waitFor } from '../test/helpers/engine';
 import { startDevServerEnv } from '../test/helpers/servers';
+import { compared, percentile, type Benchmark, type Figure } from './figures';
 
 const TOKEN = 'bench-token';
 const TASK_QUEUE = 'alerts-bench';
 /** Recoveries per rate whose history is read for the end-to-end latency. */
 const E2E_SAMPLES = 25;
 
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((arg) => arg !== 'alerts'),
-  options: {
-    rates: { type: 'string', default: '10,50,100,200' },
-    seconds: { type: 'string', default: '3' },
-    'max-alerts': { type: 'string', default: '2000' },
-    'max-seconds': { type: 'string', default: '180' },
-  },
-});
-const rates = values.rates.split(',').map(Number);
-const seconds = Number(values.seconds);
-const maxAlerts = Number(values['max-alerts']);
-const deadline = performance.now() + Number(values['max-seconds']) * 1000;
+/** Absolute time (performance.now) after which no more alerts are sent. */
+let deadline = Infinity;
 
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const ms = (value: number) => (Number.isNaN(value) ? '-' : value.toFixed(1));
 
 /** Calls `send(i)` at `rate` per second for `seconds` (open loop: a slow answer does not delay the next send). */
@@ -124,7 +114,21 @@ async function startWorker(env: TestWorkflowEnvironment, plansDir: string, repor
   return worker;
 }
 
-async function main() {
+export const run: Benchmark = async (args) => {
+  const { values } = parseArgs({
+    args: args.filter((arg) => arg !== 'alerts'),
+    options: {
+      rates: { type: 'string', default: '10,50,100,200' },
+      seconds: { type: 'string', default: '3' },
+      'max-alerts': { type: 'string', default: '2000' },
+      'max-seconds': { type: 'string', default: '180' },
+    },
+  });
+  const rates = values.rates.split(',').map(Number);
+  const seconds = Number(values.seconds);
+  const maxAlerts = Number(values['max-alerts']);
+  deadline = performance.now() + Number(values['max-seconds']) * 1000;
+  const figures: Figure[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'recovery-bench-'));
   const plansDir = join(scratch, 'plans');
   mkdirSync(plansDir);
@@ -205,6 +209,36 @@ async function main() {
         .filter((v) => !Number.isNaN(v))
         .sort((a, b) => a - b);
       const base = direct.sort((a, b) => a - b);
+      const at = `${rate}/s`;
+      for (const p of [50, 99])
+        figures.push(
+          compared({
+            bench: 'alerts',
+            figure: `alert → 202 (recovery started on Temporal) p${p} at ${at}`,
+            value: percentile(http, p),
+            unit: 'ms',
+            baseline: { what: `client.workflow.start p${p}`, value: percentile(base, p) },
+            note: `${ok.length}/${count} started`,
+          }),
+          {
+            bench: 'alerts',
+            figure: `alert → first workflow task done p${p} at ${at}`,
+            value: percentile(e2e, p),
+            unit: 'ms',
+            note: e2e.length
+              ? `sample of ${e2e.length}`
+              : `none of the ${sample.length} sampled had its first task done within a minute`,
+          },
+        );
+      figures.push({
+        bench: 'alerts',
+        figure: `repeat alert answered p50 at ${at}`,
+        value: percentile(repeat, 50),
+        unit: 'ms',
+        note: repeats.length
+          ? `${repeats.filter((r) => r.ok).length}/${repeats.length} deduplicated, no RPC`
+          : 'not sent: over --max-seconds',
+      });
       rows.push([
         `${rate}/s`,
         `${ok.length}/${count}`,
@@ -250,7 +284,8 @@ async function main() {
   console.log(
     `\nHTTP: until the receiver's 202 (one SignalWithStart: recovery started, alert recorded); started: until the worker ran its first workflow task (sampled, at most ${E2E_SAMPLES} per rate); direct: client.workflow.start without HTTP, at the same rate; repeat: the same notification sent again (no RPC).`,
   );
-}
+  return { bench: 'alerts', settings: { rates, seconds, maxAlerts, samplesPerRate: E2E_SAMPLES }, figures };
+};
 
 /** One Alertmanager notification of a group of its own, for the trigger of scenario `s<slot>`. */
 async function sendAlert(
@@ -307,11 +342,3 @@ async function directStart(env: TestWorkflowEnvironment, group: string, i: numbe
   });
   return performance.now() - startedAt;
 }
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
