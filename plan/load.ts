@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, stringify } from 'yaml';
+import { LineCounter, parseDocument, stringify, visit } from 'yaml';
 import type { Finding, PlanIssue } from './issues';
 import { formatPath, SourcePositions } from './positions';
 import { drillGuardFindings } from './drill-guard-check';
@@ -47,7 +47,18 @@ export function loadPlan(text: string, file = '<plan>'): LoadResult {
     message: finding.message,
   });
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias to a missing anchor, or too many aliases (a "billion laughs"): the parser lets them
+    // through and only resolving them fails. Pointed at the first alias.
+    let offset = 0;
+    visit(doc, { Alias: (_, node) => ((offset = node.range?.[0] ?? 0), visit.BREAK) });
+    const { line, col } = lines.linePos(offset);
+    const message = `${(error as Error).message.split('\n')[0]!}: fix the YAML aliases`;
+    return { errors: [{ severity: 'error', rule: 'yaml', file, line, col, path: '(yaml)', message }], warnings: [] };
+  }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     const message = 'a plan is a YAML mapping with at least `name` and `components`: see examples/';
     return { errors: [locate('yaml', { severity: 'error', path: [], message })], warnings: [] };
@@ -70,5 +81,6 @@ export function loadPlan(text: string, file = '<plan>'): LoadResult {
 
 /** Validates a plan given as an object (a workflow's inline plan), exactly as if it were YAML. */
 export function loadPlanObject(raw: unknown, source = '<inline plan>'): LoadResult {
-  return loadPlan(stringify(raw), source);
+  // stringify(undefined) is undefined: an empty document, which says what a plan needs.
+  return loadPlan(stringify(raw) ?? '', source);
 }

@@ -396,30 +396,25 @@ describe(`malformed plans, generated (${RUNS} runs per property)`, () => {
   // Found by the generator (10,000 scrambled texts): an alias to an anchor that does not exist
   // (`components: *missing`, a typo) passes the YAML parser and then throws a ReferenceError from
   // doc.toJS in loadPlan, and so does an alias bomb past maxAliasCount: `recovery validate` crashes
-  // instead of pointing at the line. Fix in plan/load.ts: catch around doc.toJS and report a `yaml`
-  // error at the alias's position.
-  it(
-    'an alias to a missing anchor, or too many aliases, is a YAML error at its line',
-    { todo: 'plan/load.ts doc.toJS' },
-    () => {
-      const missing = loadPlan('name: orders\ncomponents: *missing\n');
-      assert.deepEqual(
-        missing.errors.map((e) => [e.rule, e.line]),
-        [['yaml', 2]],
-      );
-      const bomb = [
-        'a: &a [x, x, x, x, x, x, x, x, x, x]',
-        ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdefg'[i]}`).join(', ')}]`),
-        'name: *h',
-      ].join('\n');
-      assert.ok(loadPlan(bomb).errors.length > 0);
-    },
-  );
+  // instead of pointing at the line. Fixed: plan/load.ts reports a `yaml` error at the first alias.
+  it('an alias to a missing anchor, or too many aliases, is a YAML error at its line', () => {
+    const missing = loadPlan('name: orders\ncomponents: *missing\n');
+    assert.deepEqual(
+      missing.errors.map((e) => [e.rule, e.line]),
+      [['yaml', 2]],
+    );
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdefg'[i]}`).join(', ')}]`),
+      'name: *h',
+    ].join('\n');
+    assert.ok(loadPlan(bomb).errors.length > 0);
+  });
 
   // Found by the generator: stringify(undefined) is undefined, and the YAML parser then throws a
   // TypeError. No workflow input reaches it (the request schema wants a name or an object), but a
-  // caller of loadPlanObject gets an exception instead of an error. Fix: `stringify(raw) ?? ''`.
-  it('an undefined inline plan is an error, not an exception', { todo: 'plan/load.ts loadPlanObject' }, () => {
+  // caller of loadPlanObject got an exception instead of an error. Fixed: `stringify(raw) ?? ''`.
+  it('an undefined inline plan is an error, not an exception', () => {
     const result = loadPlanObject(undefined);
     assert.ok(result.errors.length > 0);
   });
