@@ -28,13 +28,14 @@ export interface AwsSettings {
 /** AWS SDK v3 clients, one per service and region, created on first use and reused. */
 export function createAwsClients(settings: AwsSettings = {}) {
   const clients = new Map<string, unknown>();
+  const maxAttempts = settings.maxAttempts ?? 5;
   function client<T>(
     service: string,
     region: string | undefined,
-    create: (config: { region?: string; endpoint?: string }) => T,
+    create: (config: { region?: string; endpoint?: string; maxAttempts: number }) => T,
   ): T {
     const key = `${service}:${region ?? ''}`;
-    if (!clients.has(key)) clients.set(key, create({ region, endpoint: settings.endpoint }));
+    if (!clients.has(key)) clients.set(key, create({ region, endpoint: settings.endpoint, maxAttempts }));
     return clients.get(key) as T;
   }
   return {
@@ -49,6 +50,15 @@ export function createAwsClients(settings: AwsSettings = {}) {
     // Emulators and S3-compatible stores answer path-style requests only.
     s3: (region = settings.region) =>
       client('s3', region, (config) => new S3Client({ ...config, forcePathStyle: settings.endpoint !== undefined })),
+    /**
+     * S3 for writes that must not be repeated blindly: the SDK retries a call whose response was lost
+     * (a reset after S3 acted), and a repeated CopyObject or DeleteObject leaves one more version or
+     * delete marker. With one attempt, the caller checks the key before trying again.
+     */
+    s3SingleAttempt: (region = settings.region) =>
+      client('s3-single-attempt', region, (config) => {
+        return new S3Client({ ...config, maxAttempts: 1, forcePathStyle: settings.endpoint !== undefined });
+      }),
     // Route 53 is global: its API lives in us-east-1 whatever the records point at.
     route53: () => client('route53', 'us-east-1', (config) => new Route53Client(config)),
   };

@@ -31,6 +31,23 @@ const NON_RETRYABLE = new Set([
 
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation']);
 
+const NAMED = Symbol('names its AWS call');
+
+/**
+ * Puts the call in the message of an error left to retry: after the retries, that message is what
+ * the operator reads, and the SDK's alone may say nothing useful (a 500 with an HTML body reads
+ * "SyntaxError: Unexpected token … is not valid JSON"). The error keeps its class and name, which
+ * callers test (an instance appearing after a lost response, a stack that does not exist).
+ */
+function named(error: Error & { [NAMED]?: true }, what: string): Error {
+  if (error[NAMED] || error instanceof ApplicationFailure) return error;
+  const meta = error as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } };
+  const status = meta.$metadata?.httpStatusCode ?? meta.$response?.statusCode;
+  error.message = `${what}: ${status ? `HTTP ${status} ` : ''}${error.name}: ${error.message}`;
+  error[NAMED] = true;
+  return error;
+}
+
 /**
  * Decides at the activity edge whether an AWS failure is worth retrying. `what` names the operation
  * and resource ("restore table orders-restored from backup arn:…") so the operator sees what failed;
@@ -53,7 +70,7 @@ export function awsFailure(error: unknown, what: string, permission?: string): E
   if (NON_RETRYABLE.has(error.name)) {
     return ApplicationFailure.nonRetryable(`${what}: ${error.name}: ${error.message}`, error.name);
   }
-  return error;
+  return named(error, what);
 }
 
 /**

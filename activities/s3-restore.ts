@@ -15,6 +15,7 @@ import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './aws-clients';
 import { awsCall, awsFailure } from './aws-errors';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { heartbeatWhile } from './heartbeat';
 
 export interface S3Location {
@@ -83,6 +84,18 @@ type Action = { key: string; copy?: Entry; remove?: true };
 const CONCURRENCY = 8;
 const MAX_FAILURES_LISTED = 20;
 const COPY_LIMIT_BYTES = 5 * 1024 ** 3;
+/** Tries of one copy or delete, each after reading the key back, before the key counts as failed. */
+const KEY_ATTEMPTS = 5;
+const KEY_BACKOFF_MS = 500;
+
+/**
+ * Failures that may pass: no answer, throttling, 5xx. Anything else about one key (an archived
+ * object, a denied key) fails that key at once; trying it again cannot change the answer.
+ */
+function transient(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status === 429 || status >= 500;
+}
 
 /** CopySource wants the key URL-encoded (spaces, unicode, `?`, `+`), slashes kept. */
 const copySource = (bucket: string, key: string, versionId: string) =>
@@ -177,6 +190,17 @@ export function createS3RestoreActivities(aws: AwsClients) {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return objects;
+  }
+
+  /** The current object of one key (undefined: none, or a delete marker), from the version listing. */
+  async function currentOf({ bucket, region }: S3Location, key: string) {
+    const page = await awsCall(`read back s3://${bucket}/${key}`, 's3:ListBucketVersions', (abortSignal) =>
+      aws.s3(region).send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }), { abortSignal }),
+    );
+    // The prefix also lists longer keys; versions and markers of one key are never both latest.
+    if (page.DeleteMarkers?.some((d) => d.Key === key && d.IsLatest)) return undefined;
+    const latest = page.Versions?.find((v) => v.Key === key && v.IsLatest);
+    return latest && { etag: latest.ETag, size: latest.Size };
   }
 
   /** Creates the drill bucket unless it exists, with versioning on (a drill's copies are versions too). */
@@ -320,7 +344,7 @@ export function createS3RestoreActivities(aws: AwsClients) {
         await apply(actions);
         if (result.failed > 0) {
           throw ApplicationFailure.create({
-            message: `restore of s3://${source.bucket}/${prefix} into ${target.bucket} to ${input.targetTime}: ${result.failed} of ${result.keys} keys failed: ${result.failures.map((f) => `${f.key} (${f.error})`).join('; ')}`,
+            message: `restore of s3://${source.bucket}/${prefix} into ${target.bucket} to ${input.targetTime}: ${result.failed} of ${result.keys} keys failed: ${result.failures.map((f) => f.error).join('; ')}`,
             type: 'S3RestoreIncomplete',
             nonRetryable: false,
             details: [result],
@@ -329,52 +353,70 @@ export function createS3RestoreActivities(aws: AwsClients) {
         return result;
       }
 
+      /**
+       * One copy or delete, sent once per try (no SDK retry): a try whose response is lost may still
+       * have been carried out, so before trying again the key is read back, and the write is not
+       * repeated if it is already as wanted. A repeat would leave one more version or delete marker.
+       */
+      async function writeKey({ key, copy }: Action, signal: AbortSignal): Promise<void> {
+        const what = `${copy ? 'copy' : 'delete'} s3://${target.bucket}/${key}`;
+        const permission = copy ? 's3:PutObject and s3:GetObjectVersion' : 's3:DeleteObject';
+        if (copy && (copy.size ?? 0) > COPY_LIMIT_BYTES)
+          throw new Error(
+            `${what}: larger than 5 GiB, the CopyObject limit: copy this version by hand (upload-part-copy)`,
+          );
+        const s3 = aws.s3SingleAttempt(target.region);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            if (copy) {
+              const CopySource = copySource(source.bucket, key, copy.versionId);
+              await s3.send(new CopyObjectCommand({ Bucket: target.bucket, Key: key, CopySource }), {
+                abortSignal: signal,
+              });
+            } else {
+              await s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: signal });
+            }
+            return;
+          } catch (error) {
+            const failure = awsFailure(error, what, permission);
+            const final = failure instanceof ApplicationFailure && failure.nonRetryable;
+            if (signal.aborted || final || attempt >= KEY_ATTEMPTS || !transient(error)) throw failure;
+            log.warn('S3 write failed; checking the key before trying again', { key, attempt, error: failure.message });
+          }
+          await sleep(Math.min(KEY_BACKOFF_MS * 2 ** (attempt - 1), 10_000) * (0.5 + Math.random() / 2), undefined, {
+            signal,
+          });
+          const now = await currentOf(target, key);
+          if (copy ? now && sameContent(now, copy) : !now) {
+            log.info('An earlier try of this S3 write was carried out; not repeating it', { key });
+            return;
+          }
+        }
+      }
+
       /** Runs the copies and deletes a few at a time; stops at once on cancellation or a bucket-wide error. */
       async function apply(actions: Action[]): Promise<void> {
         const signal = cancellationSignal();
-        const s3 = aws.s3(target.region);
         let next = 0;
         let fatal: Error | undefined;
         const runner = async () => {
           while (next < actions.length && !fatal && !signal.aborted) {
-            const { key, copy, remove } = actions[next++]!;
-            if (!copy && !remove) {
+            const action = actions[next++]!;
+            if (!action.copy && !action.remove) {
               result.unchanged++;
               continue;
             }
             try {
-              if (copy && (copy.size ?? 0) > COPY_LIMIT_BYTES) {
-                throw new Error(
-                  'larger than 5 GiB, the CopyObject limit: copy this version by hand (upload-part-copy)',
-                );
-              }
-              if (copy) {
-                await s3.send(
-                  new CopyObjectCommand({
-                    Bucket: target.bucket,
-                    Key: key,
-                    CopySource: copySource(source.bucket, key, copy.versionId),
-                  }),
-                  { abortSignal: signal },
-                );
-                result.restored++;
-              } else {
-                await s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: signal });
-                result.deleted++;
-              }
+              await writeKey(action, signal);
+              if (action.copy) result.restored++;
+              else result.deleted++;
             } catch (error) {
               if (signal.aborted) return;
-              const what = `${copy ? 'copy' : 'delete'} s3://${target.bucket}/${key}`;
-              const mapped = awsFailure(error, what, copy ? 's3:PutObject and s3:GetObjectVersion' : 's3:DeleteObject');
               // Access denied, a missing bucket: every other key would fail the same way.
-              if (mapped instanceof ApplicationFailure && mapped.nonRetryable) fatal = mapped;
+              if (error instanceof ApplicationFailure && error.nonRetryable) fatal = error;
               result.failed++;
-              if (result.failures.length < MAX_FAILURES_LISTED) {
-                result.failures.push({
-                  key,
-                  error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-                });
-              }
+              if (result.failures.length < MAX_FAILURES_LISTED)
+                result.failures.push({ key: action.key, error: (error as Error).message });
             }
             Object.assign(progress, { phase: 'restoring', done: next, of: actions.length, ...counts(result) });
             heartbeat(progress);

@@ -23,6 +23,7 @@ import { s3BucketKind, schema as s3BucketSchema } from '../plan/kinds/s3-bucket'
 import type { StepAutomation } from '../plan/kinds/define';
 import type { MotoServer } from '../toolchain/moto-server';
 import { runActivity } from './helpers/activity';
+import { startFaultProxy } from './helpers/fault-proxy';
 import { startMoto } from './helpers/servers';
 
 const ODD = 'invoices/März ?total=1&x+y #%.pdf';
@@ -265,13 +266,51 @@ describe('S3 restore to a point in time (moto)', () => {
       assert.ok(error instanceof ApplicationFailure);
       assert.equal(error.type, 'S3RestoreIncomplete');
       assert.equal(error.nonRetryable, false);
-      assert.match(error.message, /1 of 2 keys failed: archive\.bin \(ObjectNotInActiveTierError: /);
+      assert.match(
+        error.message,
+        /1 of 2 keys failed: copy s3:\/\/assets\/archive\.bin: HTTP 403 ObjectNotInActiveTierError: /,
+      );
       const [details] = error.details as [S3RestoreResult];
       assert.deepEqual(counts(details), { restored: 1, deleted: 0, unchanged: 0, failed: 1 });
       assert.equal(details.failures[0]!.key, 'archive.bin');
       return true;
     });
     assert.equal((await contents('assets'))['hot.txt'], 'v1', 'the other key was restored');
+  });
+
+  it('a copy or delete whose response is lost is not sent again: one new version or marker per changed key', async () => {
+    await stageIncident();
+    const before = await history('assets');
+    const proxy = await startFaultProxy(moto.endpoint, { rate: 0.4, faults: ['lose-response'], seed: 7 });
+    const faulty = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
+    // As Temporal would: attempts until one succeeds, each listing again and doing what still differs.
+    let result: S3RestoreResult | undefined;
+    for (let attempt = 1; !result && attempt <= 10; attempt++)
+      result = await restore({}, undefined, faulty).catch(() => undefined);
+    await proxy.stop();
+
+    assert.ok(result, 'the restore completed within 10 attempts');
+    assert.ok(proxy.stats.faults['lose-response'] >= 3, `responses lost: ${JSON.stringify(proxy.stats)}`);
+    assert.deepEqual(await contents('assets'), AT_TARGET);
+    const written = (await history('assets')).filter((v) => !before.includes(v));
+    assert.deepEqual(
+      written.map((v) => v.slice(0, v.lastIndexOf(' '))).sort(),
+      ['images/logo.png', 'invoices/created-after.txt', 'invoices/deleted.txt', 'invoices/overwritten.txt', ODD].sort(),
+      'each changed key written exactly once',
+    );
+  });
+
+  it('a call that keeps failing with 5xx is retried by the SDK 5 times, then names the call, the bucket and the status', async () => {
+    await createBucket('assets');
+    const proxy = await startFaultProxy(moto.endpoint, { rate: 1, faults: ['error500'] });
+    const faulty = createAwsClients({ endpoint: proxy.endpoint, region: 'us-east-1' });
+    await assert.rejects(restore({}, undefined, faulty), (error: Error) => {
+      assert.match(error.message, /^read versioning of bucket assets: HTTP 500 \w+/);
+      assert.ok(!(error instanceof ApplicationFailure && error.nonRetryable), 'left to the activity retry policy');
+      return true;
+    });
+    await proxy.stop();
+    assert.equal(proxy.stats.calls, 5);
   });
 
   it('a missing bucket stops at once, not retryable, naming the bucket', async () => {
@@ -371,6 +410,7 @@ describe('S3 restore: states moto cannot produce', () => {
   it('access denied on a copy names the IAM actions and is not retried (mocked: moto cannot deny access)', async () => {
     const aws = createAwsClients({ region: 'us-east-1' });
     const s3 = mockClient(aws.s3('us-east-1'));
+    const writes = mockClient(aws.s3SingleAttempt('us-east-1'));
     const old = new Date('2026-01-01T00:00:00Z');
     s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
     s3.on(ListObjectVersionsCommand).resolves({
@@ -380,9 +420,11 @@ describe('S3 restore: states moto cannot produce', () => {
         { Key: 'a.txt', VersionId: 'v1', IsLatest: false, LastModified: old, ETag: '"1"', Size: 1 },
       ],
     });
-    s3.on(CopyObjectCommand).rejects(
-      new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {}, message: 'Access Denied' }),
-    );
+    writes
+      .on(CopyObjectCommand)
+      .rejects(
+        new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {}, message: 'Access Denied' }),
+      );
     await assert.rejects(
       runActivity((i) => createS3RestoreActivities(aws).restoreS3Objects(i), {
         bucket: 'assets',
@@ -399,6 +441,7 @@ describe('S3 restore: states moto cannot produce', () => {
         return true;
       },
     );
-    assert.equal(s3.commandCalls(CopyObjectCommand)[0]!.args[0].input.CopySource, 'assets/a.txt?versionId=v1');
+    assert.equal(writes.commandCalls(CopyObjectCommand).length, 1, 'sent once');
+    assert.equal(writes.commandCalls(CopyObjectCommand)[0]!.args[0].input.CopySource, 'assets/a.txt?versionId=v1');
   });
 });
