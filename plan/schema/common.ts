@@ -13,9 +13,13 @@ export const duration = z
   )
   .describe('A duration: 90s, 45m, 4h, 1d, or a combination such as 1h30m');
 
-/** Lowercase letters, digits and dashes: ids, names. */
+/**
+ * Lowercase letters, digits and dashes: ids, names. At most 63 characters, a DNS label: they end up
+ * in Temporal workflow and schedule ids, search attributes and the names of drill copies.
+ */
 export const slug = z
   .string()
+  .max(63, 'at most 63 characters: it becomes part of workflow ids and resource names')
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'use lowercase letters, digits and single dashes, e.g. "orders-db"');
 
 export const objectives = z

@@ -419,21 +419,16 @@ describe(`malformed plans, generated (${RUNS} runs per property)`, () => {
     assert.ok(result.errors.length > 0);
   });
 
-  // Found by the generator: nothing bounds the length of a component id, yet it becomes part of
+  // Found by the generator: nothing bounded the length of a component id, yet it becomes part of
   // Temporal workflow ids (`<recovery>/<component>/<run>`), which the server limits to 1,000 bytes
-  // by default: a plan that loads can then fail at its first step. Kept as a todo until the id
-  // schema (plan/kinds/define.ts) gets a maximum length.
-  it(
-    'a component id too long for a Temporal workflow id is refused at the field',
-    { todo: 'no max length on ids yet' },
-    () => {
-      const plan = structuredClone(BASES[0]!);
-      plan.components[0]!.id = 'a'.repeat(2_000);
-      const { result } = load(plan);
-      assert.ok(
-        result.errors.some((e) => e.path === 'components[0].id'),
-        JSON.stringify(pathsOf(result.errors)),
-      );
-    },
-  );
+  // by default: a plan that loaded could fail at its first step. Ids and names now stop at 63.
+  it('a component id too long for a Temporal workflow id is refused at the field', () => {
+    const plan = structuredClone(BASES[0]!);
+    plan.components[0]!.id = 'a'.repeat(64);
+    const { result } = load(plan);
+    assert.ok(
+      result.errors.some((e) => e.path === 'components[0].id' && e.message.includes('at most 63 characters')),
+      JSON.stringify(result.errors),
+    );
+  });
 });
