@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, existsSync } from 'node:fs';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { activityInfo } from '@temporalio/activity';
 import { heartbeatWhile } from '../activities/heartbeat';
 import { checksumTree, verifyTree } from './checksums';
@@ -32,9 +32,27 @@ export class LocalBackupStore {
   /** An empty staging folder for backup `id` (whatever an earlier attempt left there is removed). */
   async stage(id: string): Promise<string> {
     const dir = join(this.root, '.staging', id);
+    await this.assertWritable(dir);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     return dir;
+  }
+
+  /**
+   * Says why a location cannot take a backup. Left to mkdir, a read-only file system reads "ENOENT:
+   * no such file or directory" for a folder that exists; access() on the nearest existing folder
+   * gives the real cause (EROFS, EACCES).
+   */
+  private async assertWritable(dir: string): Promise<void> {
+    let existing = dir;
+    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+    try {
+      await access(existing, constants.W_OK);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      const cause = code === 'EROFS' ? 'is on a read-only file system' : 'cannot be written';
+      throw new Error(`backup location ${this.root}: ${existing} ${cause} (${message})`);
+    }
   }
 
   /** Checksums the staged files, writes the manifest and moves the backup into place. */

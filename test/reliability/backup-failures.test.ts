@@ -204,18 +204,15 @@ describe('backup locations that fail (time-skipping server, real MariaDB)', { sk
     assert.deepEqual(readdirSync(join(dir, '.staging')), [], 'nothing written');
   });
 
-  // Node's recursive mkdir reports ENOENT, not EROFS, on a read-only file system: the operator reads
-  // "no such file or directory" for a folder that exists. LocalBackupStore.stage (backups/local-store.ts)
-  // could say the real cause, e.g. by checking access(root, W_OK) first, which does answer EROFS.
-  it(
-    'an unwritable location: the failure says the location is read-only',
-    { todo: 'backups/local-store.ts' },
-    async () => {
-      const dir = mountReadOnly(join(scratch, 'read-only-cause'), (d) => execFileSync('mkdir', [join(d, '.staging')]));
-      const { failure } = await backup(writePlan('read-only-cause', dir), 'full');
-      assert.match(String(failure), /read-only file system|EROFS/i);
-    },
-  );
+  // Found by this file: Node's recursive mkdir reports ENOENT, not EROFS, on a read-only file system,
+  // so the operator read "no such file or directory" for a folder that exists. The store now checks
+  // access(W_OK) on the nearest existing folder first, which answers EROFS.
+  it('an unwritable location: the failure says the location is read-only', async () => {
+    const dir = mountReadOnly(join(scratch, 'read-only-cause'), (d) => execFileSync('mkdir', [join(d, '.staging')]));
+    const { failure } = await backup(writePlan('read-only-cause', dir), 'full');
+    assert.match(String(failure), /read-only file system/);
+    assert.ok(String(failure).includes(dir), `names the location: ${failure}`);
+  });
 
   /** Full, then two incrementals (a second apart: ids are per second), into `dir`. */
   async function chainIn(dir: string): Promise<BackupReport[]> {
