@@ -414,6 +414,35 @@ describe('mysql restores', () => {
     assert.equal(details.firstFile, (full.details as { binlog: { file: string } }).binlog.file);
   });
 
+  it('replays a transaction larger than the default max_allowed_packet (16 MiB): 20,000 rows of 1 kB in one INSERT', async () => {
+    // A chain of its own, restored into a place of its own.
+    const big = {
+      ...component,
+      backupDir: join(scratch, 'big'),
+      restoreDataDir: join(scratch, 'big-restored'),
+      restorePort: await freePort(),
+    };
+    restoredDirs.push(big.restoreDataDir);
+    source.sql('CREATE TABLE agama.attachments (id INT PRIMARY KEY, body VARCHAR(1000) NOT NULL) ENGINE=InnoDB');
+    await take(big, 'full');
+    // One statement, one transaction: mysqlbinlog writes it as one BINLOG statement of about 27 MB.
+    source.sql("INSERT INTO agama.attachments SELECT seq, REPEAT('x', 1000) FROM agama.seq_1_to_20000");
+    await sleep(1_100);
+    const targetTime = new Date().toISOString();
+    await sleep(1_000);
+    await take(big, 'log');
+
+    const results = await runSteps(big, 'recover', targetTime);
+    const { socket } = results['copy-back'] as { socket: string };
+    const [[rows, bytes]] = mysqlAt(
+      binaries,
+      socket,
+      source.password,
+      'SELECT COUNT(*), SUM(LENGTH(body)) FROM agama.attachments',
+    ) as [[string, string]];
+    assert.deepEqual([rows, bytes], ['20000', '20000000']);
+  });
+
   it('never puts the password in a result or an error', () => {
     assert.ok(seen.length > 20);
     for (const text of seen) assert.ok(!text.includes(source.password), text.slice(0, 200));

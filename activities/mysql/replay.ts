@@ -20,7 +20,10 @@ export interface ReplayResult {
 }
 
 // Paths come in through the environment and "$@": nothing is interpolated into the script.
-const PIPELINE = 'set -o pipefail; "$MYSQLBINLOG" "$@" | "$MARIADB" --defaults-file="$CLIENT_OPTIONS" --binary-mode';
+// mysqlbinlog writes one statement per transaction's row events: a 20 MB INSERT becomes a 27 MB
+// statement, over the client's default 16 MiB packet. 1G is the most both sides allow.
+const PIPELINE =
+  'set -o pipefail; "$MYSQLBINLOG" "$@" | "$MARIADB" --defaults-file="$CLIENT_OPTIONS" --binary-mode --max-allowed-packet=1G';
 
 export async function replayBinlogs(
   binaries: DataServerBinaries,
@@ -47,11 +50,14 @@ export async function replayBinlogs(
       },
     }),
   );
-  if (run.exitCode !== 0)
+  if (run.exitCode !== 0) {
+    // The client's ERROR line comes after the statement it echoes (pages of base64): it goes first.
+    const errors = run.tail.split('\n').filter((line) => /^ERROR \d+/.test(line));
     throw ApplicationFailure.nonRetryable(
-      `${c.id}: replaying binlogs ${files[0]}…${files.at(-1)} into the restored server failed (exit ${run.exitCode}); the next attempt restores a fresh copy before replaying again: ${run.tail.slice(-1_500)}`,
+      `${c.id}: replaying binlogs ${files[0]}…${files.at(-1)} into the restored server failed (exit ${run.exitCode}); the next attempt restores a fresh copy before replaying again: ${errors.length ? `${errors.join('; ')}; output ends: ${run.tail.slice(-300)}` : run.tail.slice(-1_500)}`,
       'ReplayFailed',
     );
+  }
   return {
     files,
     archives,

@@ -150,6 +150,8 @@ export async function startMysqlServer(
     `--log-error=${errorLog}`,
     // Binlog times and --stop-datetime are read in UTC on both sides.
     '--default-time-zone=+00:00',
+    // Binlog replay sends a large transaction as one statement; the default 16 MiB refuses it.
+    '--max-allowed-packet=1G',
     ...(process.getuid?.() === 0 ? ['--user=root'] : []),
     ...(binlog
       ? [`--log-bin=${join(dataDir, 'mysql-bin')}`, `--server-id=${options.serverId ?? 1}`, '--binlog-format=ROW']

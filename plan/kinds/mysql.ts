@@ -201,7 +201,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         command: [
           `mariadb-backup --no-defaults --copy-back --target-dir=${sh(`${work}/prepared`)} --datadir=${sh(restore.dataDir)}`,
           `mkdir -p ${sh(run)} && cp ${sh(`${work}/prepared`)}/backup-my.cnf ${sh(run)}/`,
-          `TZ=UTC mariadbd --defaults-file=${sh(`${run}/backup-my.cnf`)} --datadir=${sh(restore.dataDir)} --port=${restore.port || '<FREE-PORT>'} --bind-address=127.0.0.1 --socket=${sh(`${run}/mysqld.sock`)} --pid-file=${sh(`${run}/mysqld.pid`)} --log-error=${sh(`${run}/error.log`)} --default-time-zone=+00:00 --user=root${restore.binlog ? ` --log-bin=${sh(`${restore.dataDir}/mysql-bin`)} --server-id=1 --binlog-format=ROW` : ''} &`,
+          `TZ=UTC mariadbd --defaults-file=${sh(`${run}/backup-my.cnf`)} --datadir=${sh(restore.dataDir)} --port=${restore.port || '<FREE-PORT>'} --bind-address=127.0.0.1 --socket=${sh(`${run}/mysqld.sock`)} --pid-file=${sh(`${run}/mysqld.pid`)} --log-error=${sh(`${run}/error.log`)} --default-time-zone=+00:00 --max-allowed-packet=1G --user=root${restore.binlog ? ` --log-bin=${sh(`${restore.dataDir}/mysql-bin`)} --server-id=1 --binlog-format=ROW` : ''} &`,
         ].join('\n'),
         validate: `${client} -e 'SELECT @@datadir, @@port'`,
         rollback:
@@ -216,7 +216,7 @@ export const mysqlKind: KindDefinition<MysqlComponent> = {
         id: 'replay-binlogs',
         title: 'Replay the archived binary logs up to the target time',
         does: 'Starts at the binlog position recorded with the last backup of the chain and stops before the first event at or after the target time (binlog times have a resolution of one second).',
-        command: `TZ=UTC mysqlbinlog --start-position=<POSITION>${targetTime === 'latest' ? '' : ` --stop-datetime=${sh(stopDatetimeOf(targetTime))}`} ${bd}/<LOG-ARCHIVE>/binlogs/<FIRST-BINLOG> ${bd}/<LOG-ARCHIVE>/binlogs/<LATER-BINLOGS…> | ${client} --binary-mode`,
+        command: `TZ=UTC mysqlbinlog --start-position=<POSITION>${targetTime === 'latest' ? '' : ` --stop-datetime=${sh(stopDatetimeOf(targetTime))}`} ${bd}/<LOG-ARCHIVE>/binlogs/<FIRST-BINLOG> ${bd}/<LOG-ARCHIVE>/binlogs/<LATER-BINLOGS…> | ${client} --binary-mode --max-allowed-packet=1G`,
         validate: `${client} -e 'SELECT NOW(), @@gtid_current_pos'`,
         automation: automation('replayMysqlBinlogs', drillWrites.server),
       });
