@@ -19,8 +19,6 @@
  *   npm run bench -- alerts [--rates 10,50,100,200] [--seconds 3] [--max-alerts 2000] [--max-seconds 180]
  */
 import { TypedSearchAttributes } from '@temporalio/common';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -34,10 +32,10 @@ import { RECOVERY_WORKFLOW_TYPE } from '../cli/recoveries';
 import { PlanRegistry } from '../triggers/plan-registry';
 import { buildAlertReceiver, LISTEN_BACKLOG } from '../triggers/server';
 import { RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from '../workflows/search-attributes';
-import { onCleanup } from '../test/helpers/cleanup';
 import { testPlan, waitFor } from '../test/helpers/engine';
 import { startDevServerEnv } from '../test/helpers/servers';
 import { compared, percentile, type Benchmark, type Figure } from './figures';
+import { startWorkerProcess } from './scale-worker';
 
 const TOKEN = 'bench-token';
 const TASK_QUEUE = 'alerts-bench';
@@ -73,45 +71,6 @@ async function firstTaskCompleted(env: TestWorkflowEnvironment, workflowId: stri
     if (Date.now() > giveUp) return NaN;
     await sleep(250);
   }
-}
-
-/** The real recovery worker, in a process of its own so that its work does not slow this one's event loop. */
-async function startWorker(env: TestWorkflowEnvironment, plansDir: string, reportsDir: string): Promise<ChildProcess> {
-  const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'workers', 'main.ts')], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: env.namespace ?? 'default',
-      RECOVERY_TASK_QUEUE: TASK_QUEUE,
-      RECOVERY_PLANS_DIR: plansDir,
-      RECOVERY_REPORTS_DIR: reportsDir,
-      AWS_REGION: 'us-east-1',
-    },
-    // Its log goes nowhere: only a failure to start is shown, with what it printed last.
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stop = async () => {
-    if (worker.exitCode !== null || worker.signalCode !== null) return;
-    worker.kill('SIGTERM');
-    await once(worker, 'exit');
-  };
-  onCleanup(stop);
-  let output = '';
-  worker.stdout.setEncoding('utf8');
-  worker.stderr.setEncoding('utf8');
-  worker.stderr.on('data', (chunk: string) => (output = `${output}${chunk}`.slice(-4_000)));
-  await new Promise<void>((resolve, reject) => {
-    worker.stdout.on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes('Recovery worker polling')) resolve();
-    });
-    worker.once('exit', (code) => reject(new Error(`the worker exited (${code}) before polling:\n${output}`)));
-  });
-  worker.stdout.removeAllListeners('data');
-  worker.stderr.removeAllListeners('data');
-  worker.stdout.resume();
-  worker.stderr.resume();
-  return worker;
 }
 
 export const run: Benchmark = async (args) => {
@@ -157,7 +116,15 @@ export const run: Benchmark = async (args) => {
   );
   console.log('Starting the dev server, the worker and the receiver on 127.0.0.1 ...');
   const env = await startDevServerEnv();
-  const worker = await startWorker(env, plansDir, join(scratch, 'reports'));
+  // In a process of its own, so that its work does not slow this one's event loop.
+  const worker = await startWorkerProcess({
+    TEMPORAL_ADDRESS: env.address,
+    TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+    RECOVERY_TASK_QUEUE: TASK_QUEUE,
+    RECOVERY_PLANS_DIR: plansDir,
+    RECOVERY_REPORTS_DIR: join(scratch, 'reports'),
+    AWS_REGION: 'us-east-1',
+  });
   const log = pino({ level: 'warn' });
   const plans = new PlanRegistry(plansDir, log);
   await plans.reload();
@@ -257,8 +224,7 @@ export const run: Benchmark = async (args) => {
     }
   } finally {
     await app.close();
-    worker.kill('SIGTERM');
-    if (worker.exitCode === null) await once(worker, 'exit');
+    await worker.stop();
     await env.teardown();
     rmSync(scratch, { recursive: true, force: true });
   }

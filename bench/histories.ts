@@ -54,33 +54,36 @@ export interface ActivityTiming {
   result: unknown;
 }
 
-/** Every completed activity of a history, with its server-side timings. */
-export function activityTimings(history: History): ActivityTiming[] {
+/**
+ * The events `done` finds completion attributes on, each with those attributes and a lookup of the
+ * events they name by id (the scheduled and started events of the same task).
+ */
+function completions<T>(history: History, done: (event: HistoryEvent) => T | null | undefined) {
   const events = history.events ?? [];
   const byId = new Map(events.map((e) => [Number(e.eventId), e]));
-  return events.flatMap((e) => {
-    const done = e.activityTaskCompletedEventAttributes;
-    if (!done) return [];
-    const scheduled = byId.get(Number(done.scheduledEventId))!;
-    const started = byId.get(Number(done.startedEventId))!;
-    return [
-      {
-        activityType: scheduled.activityTaskScheduledEventAttributes?.activityType?.name ?? '?',
-        queueMs: eventMs(started) - eventMs(scheduled),
-        totalMs: eventMs(e) - eventMs(scheduled),
-        result: jsonPayload(done.result?.payloads?.[0]),
-      },
-    ];
+  const at = (id: unknown) => byId.get(Number(id))!;
+  return events.flatMap((event) => {
+    const attributes = done(event);
+    return attributes ? [{ event, attributes, at }] : [];
+  });
+}
+
+/** Every completed activity of a history, with its server-side timings. */
+export function activityTimings(history: History): ActivityTiming[] {
+  return completions(history, (e) => e.activityTaskCompletedEventAttributes).map(({ event, attributes, at }) => {
+    const scheduled = at(attributes.scheduledEventId);
+    return {
+      activityType: scheduled.activityTaskScheduledEventAttributes?.activityType?.name ?? '?',
+      queueMs: eventMs(at(attributes.startedEventId)) - eventMs(scheduled),
+      totalMs: eventMs(event) - eventMs(scheduled),
+      result: jsonPayload(attributes.result?.payloads?.[0]),
+    };
   });
 }
 
 /** Workflow task latency: scheduled → completed, per task, in ms. */
 export function workflowTaskLatencies(history: History): number[] {
-  const events = history.events ?? [];
-  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
-  return events.flatMap((e) => {
-    const done = e.workflowTaskCompletedEventAttributes;
-    if (!done) return [];
-    return [eventMs(e) - eventMs(byId.get(Number(done.scheduledEventId))!)];
-  });
+  return completions(history, (e) => e.workflowTaskCompletedEventAttributes).map(
+    ({ event, attributes, at }) => eventMs(event) - eventMs(at(attributes.scheduledEventId)),
+  );
 }

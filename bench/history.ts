@@ -11,10 +11,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { createAwsClients } from '../activities/aws-clients';
 import { recoveryWorkflow } from '../workflows';
-import { engineWorker, testPlan } from '../test/helpers/engine';
-import { bundleWorkflows, startTimeSkippingEnv } from '../test/helpers/servers';
+import { testPlan } from '../test/helpers/engine';
+import { startTimeSkippingEnv } from '../test/helpers/servers';
+import { inProcessWorker } from './in-process-worker';
 import { compared, type Benchmark, type Figure } from './figures';
 import { eventCount, historyBytes, recoveryHistories } from './histories';
 
@@ -72,13 +72,7 @@ export const run: Benchmark = async (args) => {
     children: number;
   }[] = [];
   try {
-    const bundle = await bundleWorkflows();
-    const worker = await engineWorker(
-      env,
-      bundle,
-      TASK_QUEUE,
-      createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
-    );
+    const worker = await inProcessWorker(env, TASK_QUEUE);
     await worker.runUntil(async () => {
       for (const hours of hoursList) {
         calls.clear();
@@ -119,29 +113,26 @@ export const run: Benchmark = async (args) => {
   const perHour = (key: 'parentEvents' | 'parentBytes') => (span > 0 ? (longest[key] - shortest[key]) / span : NaN);
   const h = `${longest.hours} h recovery`;
   const perComponent = longest.parentEvents / longest.children;
+  /** A figure against Temporal's limit per workflow. */
+  const underLimit = (figure: string, value: number, unit: string, limit: number, note?: string) =>
+    compared({
+      bench: 'history',
+      figure,
+      value,
+      unit,
+      baseline: { what: "Temporal's limit per workflow", value: limit },
+      ...(note ? { note } : {}),
+    });
   const figures: Figure[] = [
-    compared({
-      bench: 'history',
-      figure: `events, ${h}'s own history`,
-      value: longest.parentEvents,
-      unit: 'events',
-      baseline: { what: "Temporal's limit per workflow", value: EVENT_LIMIT },
-      note: `${perComponent.toFixed(1)} events per component: about ${Math.floor(EVENT_LIMIT / perComponent)} components before the limit`,
-    }),
-    compared({
-      bench: 'history',
-      figure: `bytes, ${h}'s own history`,
-      value: longest.parentBytes,
-      unit: 'B',
-      baseline: { what: "Temporal's limit per workflow", value: BYTE_LIMIT },
-    }),
-    compared({
-      bench: 'history',
-      figure: `events, largest component workflow`,
-      value: longest.largestChildEvents,
-      unit: 'events',
-      baseline: { what: "Temporal's limit per workflow", value: EVENT_LIMIT },
-    }),
+    underLimit(
+      `events, ${h}'s own history`,
+      longest.parentEvents,
+      'events',
+      EVENT_LIMIT,
+      `${perComponent.toFixed(1)} events per component: about ${Math.floor(EVENT_LIMIT / perComponent)} components before the limit`,
+    ),
+    underLimit(`bytes, ${h}'s own history`, longest.parentBytes, 'B', BYTE_LIMIT),
+    underLimit(`events, largest component workflow`, longest.largestChildEvents, 'events', EVENT_LIMIT),
     {
       bench: 'history',
       figure: `events and bytes, recovery + ${longest.children} component workflows`,

@@ -14,11 +14,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { createAwsClients } from '../activities/aws-clients';
 import type { RunCommandResult } from '../activities/run-command';
 import { recoveryWorkflow } from '../workflows';
-import { engineWorker, testPlan, waitFor } from '../test/helpers/engine';
-import { bundleWorkflows, startDevServerEnv } from '../test/helpers/servers';
+import { testPlan, waitFor } from '../test/helpers/engine';
+import { startDevServerEnv } from '../test/helpers/servers';
+import { inProcessWorker } from './in-process-worker';
 import { compared, percentile, type Benchmark, type Figure } from './figures';
 import {
   activityTimings,
@@ -51,13 +51,7 @@ export const run: Benchmark = async (args) => {
   );
   const env = await startDevServerEnv();
   try {
-    const bundle = await bundleWorkflows();
-    const worker = await engineWorker(
-      env,
-      bundle,
-      TASK_QUEUE,
-      createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
-    );
+    const worker = await inProcessWorker(env, TASK_QUEUE);
     const recovery = (workflowId: string, plan: Record<string, unknown>) =>
       env.client.workflow.execute(recoveryWorkflow, {
         taskQueue: TASK_QUEUE,

@@ -15,25 +15,24 @@
  *
  *   npm run bench -- restore [--size-mb 1024] [--max-seconds 1800]
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
-import { createAwsClients } from '../activities/aws-clients';
 import { runDirOf, stopMysqlServer } from '../activities/mysql/server';
-import { mysqlAt, startLocalMysql, type LocalMysql } from '../demo/local-mysql';
+import { mysqlAt } from '../demo/local-mysql';
 import { restoreWorkRootOf, schema } from '../plan/kinds/mysql';
 import { freePort } from '../toolchain/net';
-import { createRecoveryWorker } from '../workers/recovery-worker';
 import { progressQuery } from '../workflows/messages';
 import type { RecoveryProgress } from '../workflows/progress';
 import { RECOVERY_WORKFLOW_TYPE } from '../cli/recoveries';
 import { onCleanup } from '../test/helpers/cleanup';
-import { startDevServerEnv, testToolchain, bundleWorkflows } from '../test/helpers/servers';
+import { mysqlComponent, startSourceMysql } from '../test/helpers/mysql-fixtures';
+import { startDevServerEnv, testToolchain } from '../test/helpers/servers';
 import { compared, type Benchmark, type Figure } from './figures';
+import { inProcessWorker } from './in-process-worker';
 import { HAND_PHASES, restoreByHand } from './restore-by-hand';
 import { buildChain, factsOf, handInputs } from './restore-data';
 
@@ -130,36 +129,14 @@ export const run: Benchmark = async (args) => {
     rmSync(scratch, { recursive: true, force: true });
   };
   onCleanup(stopAll);
-  let source: LocalMysql | undefined;
   let env: Awaited<ReturnType<typeof startDevServerEnv>> | undefined;
   try {
-    const password = `Pw-${randomBytes(9).toString('hex')}`;
-    process.env[PASSWORD_ENV] = password;
-    source = await startLocalMysql(binaries, scratch, password);
-    const raw = {
-      id: COMPONENT,
-      kind: 'mysql',
-      description: 'The bench database',
-      host: '127.0.0.1',
-      port: source.port,
-      user: 'root',
-      passwordEnv: PASSWORD_ENV,
-      dataDir: source.dataDir,
-      configFiles: [source.configFile],
-      logDir: runDirOf(source.dataDir),
-      backupDir: join(scratch, 'backups'),
-      restoreDataDir: engineDir,
-      restorePort: await freePort(),
-      cutover: { command: 'true' },
-      estimate: '1h',
-      backup: {
-        schedules: [
-          { type: 'full', cron: '10 16 * * 1' },
-          { type: 'incremental', cron: '10 16 * * 0,2-6' },
-          { type: 'log', every: '15m' },
-        ],
-      },
-    };
+    const source = await startSourceMysql(binaries, scratch, PASSWORD_ENV);
+    const raw = mysqlComponent(
+      source,
+      { id: COMPONENT, passwordEnv: PASSWORD_ENV, backupDir: join(scratch, 'backups'), cutover: 'true', logs: true },
+      { description: 'The bench database', restoreDataDir: engineDir, restorePort: await freePort(), estimate: '1h' },
+    );
     const component = schema.parse(raw);
     console.log(`Filling MariaDB with ~${sizeMb} MB and taking the chain (full, incremental, binlogs) ...`);
     const chain = await within(buildChain(binaries, source, component, sizeMb), left(), 'the fill and backups');
@@ -172,19 +149,10 @@ export const run: Benchmark = async (args) => {
 
     // Engine: the scenario on the dev server, the real worker in this process.
     env = await startDevServerEnv();
-    const { code } = await bundleWorkflows();
-    const worker = await createRecoveryWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: TASK_QUEUE,
-      dependencies: {
-        aws: createAwsClients({ endpoint: 'http://127.0.0.1:9', region: 'us-east-1' }),
-        plansDir: scratch,
-        notifications: {},
-        reportsDir: join(scratch, 'reports'),
-        dataBinaries: binaries,
-      },
-      workflowBundle: { code },
+    const worker = await inProcessWorker(env, TASK_QUEUE, {
+      plansDir: scratch,
+      reportsDir: join(scratch, 'reports'),
+      dataBinaries: binaries,
     });
     const plan = {
       name: 'restore-bench',
@@ -216,7 +184,7 @@ export const run: Benchmark = async (args) => {
       );
     const stepSeconds = Object.fromEntries(steps.map((s) => [s.id, seconds(s.startedAt, s.finishedAt)]));
     const engineFacts = factsOf((statement) =>
-      mysqlAt(binaries, join(runDirOf(engineDir), 'mysqld.sock'), password, statement),
+      mysqlAt(binaries, join(runDirOf(engineDir), 'mysqld.sock'), source.password, statement),
     );
     // Removed before the run by hand, which then has the same disk and memory to itself.
     await stopMysqlServer(engineDir);

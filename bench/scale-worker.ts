@@ -1,6 +1,7 @@
 /**
- * The real recovery worker (`workers/main.ts`) in a process of its own, for the scale bench: its
- * memory and CPU are then its own, read from /proc, and its work does not slow the bench's client.
+ * The real recovery worker (`workers/main.ts`) in a process of its own, for the scale and alerts
+ * benches: its memory and CPU are then its own, read from /proc, and its work does not slow the
+ * bench's client or the alert receiver.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,7 +16,7 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the worker with `env` on top of this process's environment; resolves once it polls. */
+/** Starts the worker with `env` on top of this process's environment (JSON log); resolves once it polls. */
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   const worker: ChildProcess = spawn(
     process.execPath,

@@ -21,7 +21,7 @@ import { freePort, isPortFree } from '../toolchain/net';
 import { runActivity } from './helpers/activity';
 import { nonRetryable } from './helpers/assertions';
 import { onCleanup } from './helpers/cleanup';
-import { mysqlAt, startSourceMysql, type SourceMysql } from './helpers/mysql-fixtures';
+import { mysqlAt, mysqlComponent, startSourceMysql, type SourceMysql } from './helpers/mysql-fixtures';
 import { assertGuardSeesDrillDir, assertNothingLeft, processesOn, runTeardown } from './helpers/self-hosted-drill';
 import { testToolchain } from './helpers/servers';
 
@@ -85,27 +85,19 @@ before(async () => {
     for (const dir of restoredDirs) await stopMysqlServer(dir);
   });
   source = await startSourceMysql(binaries, scratch, PASSWORD_ENV);
-  component = schema.parse({
-    kind: 'mysql',
-    id: 'agama-mysql',
-    host: '127.0.0.1',
-    port: source.port,
-    user: 'root',
-    passwordEnv: PASSWORD_ENV,
-    dataDir: source.dataDir,
-    configFiles: [source.configFile],
-    logDir: runDirOf(source.dataDir),
-    backupDir: join(scratch, 'backups'),
-    restorePort: await freePort(),
-    cutover: { command: `echo "$RESTORED_MYSQL_PORT $RESTORED_MYSQL_DATADIR" > ${join(scratch, 'cutover.txt')}` },
-    backup: {
-      schedules: [
-        { type: 'full', cron: '10 16 * * 1' },
-        { type: 'incremental', cron: '10 16 * * 0,2-6' },
-        { type: 'log', every: '15m' },
-      ],
-    },
-  });
+  component = schema.parse(
+    mysqlComponent(
+      source,
+      {
+        id: 'agama-mysql',
+        passwordEnv: PASSWORD_ENV,
+        backupDir: join(scratch, 'backups'),
+        cutover: `echo "$RESTORED_MYSQL_PORT $RESTORED_MYSQL_DATADIR" > ${join(scratch, 'cutover.txt')}`,
+        logs: true,
+      },
+      { restorePort: await freePort() },
+    ),
+  );
   restoredDirs.push(`${source.dataDir}-restored`, `${source.dataDir}${DRILL_SUFFIX}`);
 
   // w1 → full → w2 → incremental → w3 → incremental → archive → w4 → [target] → w5 → DROP → archive

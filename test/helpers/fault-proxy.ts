@@ -32,6 +32,9 @@ export interface FaultProxy {
   stop: () => Promise<void>;
 }
 
+/** Called with each call that reached the target and the status it answered, before a fault can lose the answer. */
+export type OnAnswer = (request: IncomingMessage, status: number) => void;
+
 /** mulberry32: a tiny seeded PRNG, enough to pick faults reproducibly. */
 function random(seed: number): () => number {
   let state = seed >>> 0;
@@ -61,8 +64,13 @@ function throttle(request: IncomingMessage, response: ServerResponse): void {
 /**
  * A loopback HTTP proxy in front of the AWS emulator that injects faults into a share of the calls.
  * Every fault is one a real AWS region produces; `lose-response` is the one that tests idempotency.
+ * `onAnswer` sees what the target did, `lose-response` calls included.
  */
-export async function startFaultProxy(target: string, settings: FaultSettings): Promise<FaultProxy> {
+export async function startFaultProxy(
+  target: string,
+  settings: FaultSettings,
+  onAnswer?: OnAnswer,
+): Promise<FaultProxy> {
   let current = settings;
   let next = random(settings.seed ?? 1);
   const stats = { calls: 0, faults: { throttle: 0, error500: 0, drop: 0, 'lose-response': 0, latency: 0 } };
@@ -71,6 +79,7 @@ export async function startFaultProxy(target: string, settings: FaultSettings): 
     if ('writeHead' in response && !response.headersSent) response.writeHead(502).end();
   });
   proxy.on('proxyRes', (upstream, request, response) => {
+    onAnswer?.(request, upstream.statusCode ?? 0);
     const fault = (request as IncomingMessage & { fault?: Fault }).fault;
     if (fault === 'lose-response') {
       upstream.resume();

@@ -32,10 +32,10 @@ import { createRecoveryWorker } from '../../workers/recovery-worker';
 import { backupWorkflow, recoveryWorkflow } from '../../workflows';
 import type { BackupReport } from '../../workflows/backup';
 import { TEST_REPORTS_DIR, testPlan } from '../helpers/engine';
-import { startSourceMysql, type SourceMysql } from '../helpers/mysql-fixtures';
+import { mysqlComponent, startSourceMysql, type SourceMysql } from '../helpers/mysql-fixtures';
+import { assertHistoriesFreeOf } from '../helpers/history-secrets';
 import { actAsOnCall } from '../helpers/on-call';
 import { bundleWorkflows, startTimeSkippingEnv, testToolchain } from '../helpers/servers';
-import { assertHistoriesOfFreeOf } from './faults-histories';
 import { mountProblem, mountReadOnly, mountTmpfs, unmountAll } from './faults-mounts';
 
 const PASSWORD_ENV = 'RECOVERY_RELIABILITY_MYSQL_PASSWORD';
@@ -69,25 +69,17 @@ describe('backup locations that fail (time-skipping server, real MariaDB)', { sk
   const productionRows = () => Number(source.sql('SELECT COUNT(*) FROM agama.orders')[0]![0]);
 
   /** The mysql component of the source server, backed up into `backupDir`; its cutover leaves a marker file. */
-  const component = (backupDir: string, more: Record<string, unknown> = {}) => ({
-    id: 'agama-mysql',
-    kind: 'mysql',
-    host: '127.0.0.1',
-    port: source.port,
-    user: 'root',
-    passwordEnv: PASSWORD_ENV,
-    dataDir: source.dataDir,
-    configFiles: [source.configFile],
-    backupDir,
-    cutover: { command: `echo "$RESTORED_MYSQL_DATADIR" > ${join(scratch, 'cut-over')}` },
-    backup: {
-      schedules: [
-        { type: 'full', cron: '10 16 * * 1' },
-        { type: 'incremental', cron: '10 16 * * 0,2-6' },
-      ],
-    },
-    ...more,
-  });
+  const component = (backupDir: string, more: Record<string, unknown> = {}) =>
+    mysqlComponent(
+      source,
+      {
+        id: 'agama-mysql',
+        passwordEnv: PASSWORD_ENV,
+        backupDir,
+        cutover: `echo "$RESTORED_MYSQL_DATADIR" > ${join(scratch, 'cut-over')}`,
+      },
+      more,
+    );
 
   /** A plan of one component in the worker's plans directory, as schedules name it. */
   function writePlan(name: string, backupDir: string): string {
@@ -299,7 +291,7 @@ describe('backup locations that fail (time-skipping server, real MariaDB)', { sk
 
   it('no workflow history holds the database password', async () => {
     // The time-skipping server cannot list workflows (assertHistoriesFreeOf's way): the ones started, and their children.
-    const scanned = await assertHistoriesOfFreeOf(env.client, started, [source.password]);
+    const scanned = await assertHistoriesFreeOf(env.client, [source.password], { workflowIds: started });
     assert.ok(scanned > started.length, `histories scanned: ${scanned} (children included)`);
   });
 });

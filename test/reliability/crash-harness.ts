@@ -1,7 +1,7 @@
 /**
- * What the crash tests share: seeded randomness, a real worker process to kill, and side effects
- * counted where they happen (a SQLite ledger the plan's commands write to, S3 object versions and
- * DynamoDB tables in moto), never in the workflow.
+ * What the crash tests share: their staging (crashTest), seeded randomness, a real worker process
+ * to kill, and side effects counted where they happen (a SQLite ledger the plan's commands write
+ * to, S3 object versions and DynamoDB tables in moto), never in the workflow.
  */
 import { DescribeTableCommand, ListTablesCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -13,18 +13,24 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AwsClients } from '../../activities/aws-clients';
-import type { OrdersIncident } from '../../demo/orders-incident';
-import { progressQuery } from '../../workflows/messages';
+import { createAwsClients, type AwsClients } from '../../activities/aws-clients';
+import { stageOrdersIncident, type OrdersIncident } from '../../demo/orders-incident';
+import type { MotoServer } from '../../toolchain/moto-server';
+import { recoveryWorkflow } from '../../workflows';
+import { approveUpdate, progressQuery } from '../../workflows/messages';
 import type { RecoveryProgress } from '../../workflows/progress';
 import { once, onCleanup } from '../helpers/cleanup';
+import { progressWhen } from '../helpers/engine';
+import { assertHistoriesFreeOf } from '../helpers/history-secrets';
+import { bundleWorkflows, startMoto } from '../helpers/servers';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -359,4 +365,119 @@ export function devServerPid(dbFile: string): number {
     if (args.includes('start-dev') && at >= 0 && args[at + 1] === dbFile) return Number(entry);
   }
   throw new Error(`no Temporal dev server runs on ${dbFile}`);
+}
+
+/**
+ * A crash test's staging around its Temporal server, `name` being its task queue, workflow id and
+ * plan name: a scratch folder, the two secrets, moto, the prebuilt workflow bundle and the ledger
+ * (`setUp` in `before`, `tearDown` in `after`); then the incident and crashPlan over it (two
+ * branches of `steps` ledger commands), the worker's environment, and the checks once the recovery
+ * is through.
+ */
+export function crashTest(name: string, options: { steps: number; pause: string }) {
+  const scratch = mkdtempSync(join(tmpdir(), `recovery-${name}-`));
+  const ledgerFile = join(scratch, 'ledger.db');
+  const bundleFile = join(scratch, 'workflow-bundle.js');
+  // Both reach the worker through its environment only: the AWS key signs every AWS call of the
+  // recovery, the token opens the ledger.
+  const awsSecret = newSecret('aws-secret');
+  const ledgerToken = newSecret('ledger-token');
+  let moto: MotoServer | undefined;
+  let aws: AwsClients;
+  let staged: ReturnType<typeof crashPlan> & { orders: OrdersIncident; assets: AssetsIncident };
+
+  return {
+    scratch,
+    ledgerFile,
+    random: seededRandom(name),
+
+    /** Starts moto, writes the workflow bundle and creates the ledger. */
+    async setUp(): Promise<void> {
+      const [started, bundle] = await Promise.all([startMoto(), bundleWorkflows()]);
+      moto = started;
+      writeFileSync(bundleFile, bundle.code);
+      aws = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
+      createLedger(ledgerFile, ledgerToken);
+    },
+
+    async tearDown(): Promise<void> {
+      await moto?.stop();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+
+    /** The worker's environment, for the Temporal server at `address`. */
+    workerEnv: (address: string, namespace = 'default'): NodeJS.ProcessEnv => ({
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: namespace,
+      TEMPORAL_CONFIG_FILE: join(scratch, 'no-temporal.toml'),
+      RECOVERY_TASK_QUEUE: name,
+      RECOVERY_WORKFLOW_BUNDLE: bundleFile,
+      RECOVERY_REPORTS_DIR: join(scratch, 'reports'),
+      AWS_ENDPOINT_URL: moto!.endpoint,
+      AWS_SECRET_ACCESS_KEY: awsSecret,
+      [LEDGER_TOKEN_ENV]: ledgerToken,
+    }),
+
+    /** Stages the orders table's and the assets bucket's incidents and the plan over them. */
+    async stage(): Promise<void> {
+      const orders = await stageOrdersIncident(aws.dynamodb());
+      const assets = await stageAssetsIncident(aws.s3(), `${name}-assets`);
+      const branches = { x: 'orders-table', y: 'assets' } as const;
+      staged = { orders, assets, ...crashPlan({ name, ledgerFile, orders, assets, branches, ...options }) };
+    },
+
+    /** Starts the recovery of the staged plan (a worker must be polling, or come). */
+    start: (client: Client) =>
+      client.workflow.start(recoveryWorkflow, {
+        taskQueue: name,
+        workflowId: name,
+        args: [{ plan: staged.plan, scenario: 'full-restore', targetTime: staged.assets.targetTime }],
+      }),
+
+    /**
+     * Waits (10 min at most: restores and commands cut short are retried after their heartbeat
+     * timeout) until the recovery is at its last gate, fails if a step ran out of retries instead,
+     * approves the gate and returns the report.
+     */
+    async approveAtGate(handle: WorkflowHandle<typeof recoveryWorkflow>, comment: string): Promise<RecoveryProgress> {
+      const { gate } = staged;
+      const atGate = await progressWhen(
+        handle,
+        (p) => p.pendingDecisions.length > 0 || p.gates.some((g) => g.gate === gate && g.status === 'waiting'),
+        10 * 60_000,
+      );
+      assert.deepEqual(atGate.pendingDecisions, [], 'no step ran out of retries');
+      await handle.executeUpdate(approveUpdate, { args: [{ gate, by: 'sre', comment }] });
+      return handle.result();
+    },
+
+    /**
+     * The recovery succeeded with no operator, every side effect happened exactly once (ledger,
+     * DynamoDB, S3), and neither secret is in the workers' `outputs` or in any history. Returns
+     * the ledger's attempts per step: the runs a crash caused show there.
+     */
+    async assertDoneOnce(report: RecoveryProgress, outputs: string[], client: Client): Promise<Record<string, number>> {
+      assert.equal(report.status, 'succeeded');
+      assert.deepEqual(
+        report.components.filter((c) => c.status !== 'succeeded' || c.runs !== 1).map((c) => [c.id, c.status, c.runs]),
+        [],
+        'every component succeeded in one run: no operator was needed',
+      );
+      const { effects, attempts } = readLedger(ledgerFile);
+      assert.deepEqual(
+        effects,
+        Object.fromEntries(staged.ledgerSteps.map((s) => [s, 1])),
+        'every ledger effect exactly once',
+      );
+      const reruns = Object.entries(attempts).filter(([, n]) => n > 1);
+      console.log(`# commands run again: ${reruns.map(([s, n]) => `${s} ×${n}`).join(', ') || 'none'}`);
+      await assertAwsEffectsOnce(aws, staged.orders, staged.assets);
+
+      for (const output of outputs)
+        assert.ok(!output.includes(awsSecret) && !output.includes(ledgerToken), 'no secret in the worker output');
+      const scanned = await assertHistoriesFreeOf(client, [awsSecret, ledgerToken]);
+      assert.ok(scanned > 2 * options.steps, `every history scanned (${scanned})`);
+      return attempts;
+    },
+  };
 }

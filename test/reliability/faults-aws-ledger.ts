@@ -4,8 +4,7 @@
  * the fault proxy (engine → fault proxy → ledger → moto), so a call whose response the fault proxy
  * then loses is in it, as it would be in a real account's CloudTrail.
  */
-import { createServer, request as httpRequest } from 'node:http';
-import { once, onCleanup } from '../helpers/cleanup';
+import { startFaultProxy } from '../helpers/fault-proxy';
 
 export interface LedgerEntry {
   /** `DynamoDB_20120810.RestoreTableFromBackup`, `AmazonEC2ContainerServiceV20141113.UpdateService`, or for S3 (REST) `PUT /bucket/key`. */
@@ -23,52 +22,20 @@ export interface AwsLedger {
   stop: () => Promise<void>;
 }
 
+/** A fault proxy that injects no fault: its answers are the ledger. */
 export async function startAwsLedger(target: string): Promise<AwsLedger> {
-  const upstream = new URL(target);
   const entries: LedgerEntry[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const target = request.headers['x-amz-target'];
-      const entry: LedgerEntry = {
-        operation: typeof target === 'string' ? target : `${request.method} ${(request.url ?? '').split('?')[0]}`,
-        ...(typeof request.headers['x-amz-copy-source'] === 'string'
-          ? { copySource: decodeURIComponent(request.headers['x-amz-copy-source']) }
-          : {}),
-        status: 0,
-      };
-      const forward = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: request.method,
-          path: request.url,
-          headers: request.headers,
-        },
-        (answer) => {
-          entry.status = answer.statusCode ?? 0;
-          entries.push(entry);
-          response.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(response);
-        },
-      );
-      forward.on('error', () => response.destroy());
-      forward.end(Buffer.concat(chunks));
+  const { endpoint, stop } = await startFaultProxy(target, { rate: 0, faults: [] }, (request, status) => {
+    const operation = request.headers['x-amz-target'];
+    const copySource = request.headers['x-amz-copy-source'];
+    entries.push({
+      operation: typeof operation === 'string' ? operation : `${request.method} ${(request.url ?? '').split('?')[0]}`,
+      ...(typeof copySource === 'string' ? { copySource: decodeURIComponent(copySource) } : {}),
+      status,
     });
   });
-  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
-  const { port } = server.address() as { port: number };
-  const stop = once(
-    () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  );
-  onCleanup(stop);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     entries,
     done: (operation) =>
       entries.filter(

@@ -12,37 +12,21 @@
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { createAwsClients, type AwsClients } from '../../activities/aws-clients';
-import { stageOrdersIncident } from '../../demo/orders-incident';
-import type { MotoServer } from '../../toolchain/moto-server';
-import { recoveryWorkflow } from '../../workflows';
-import { approveUpdate } from '../../workflows/messages';
-import { progressWhen } from '../helpers/engine';
-import { assertHistoriesFreeOf } from '../helpers/history-secrets';
-import { bundleWorkflows, startDevServerEnv, startMoto } from '../helpers/servers';
+import { startDevServerEnv } from '../helpers/servers';
 import {
-  assertAwsEffectsOnce,
-  crashPlan,
-  createLedger,
-  LEDGER_TOKEN_ENV,
+  crashTest,
   moment,
-  newSecret,
   progressNow,
-  untilLedgerAttempt,
   readLedger,
   RELIABILITY_FULL,
   seededRandom,
-  stageAssetsIncident,
   startWorkerProcess,
+  untilLedgerAttempt,
   type WorkerProcess,
 } from './crash-harness';
 
-const TASK_QUEUE = 'worker-kills';
 const KILLS = RELIABILITY_FULL ? 10 : 3;
 /** Enough steps that the recovery is still at work when the last kill comes. */
 const STEPS_PER_BRANCH = KILLS + 2;
@@ -71,68 +55,24 @@ function killMoments(random: ReturnType<typeof seededRandom>): KillMoment[] {
 
 describe('worker SIGKILLed at random moments of a recovery (dev server, moto, SQLite)', () => {
   let env: TestWorkflowEnvironment;
-  let moto: MotoServer;
-  let aws: AwsClients;
-  const scratch = mkdtempSync(join(tmpdir(), 'recovery-worker-kills-'));
-  const ledgerFile = join(scratch, 'ledger.db');
-  const bundleFile = join(scratch, 'workflow-bundle.js');
-  // Both reach the worker through its environment only: the AWS key signs every AWS call of the
-  // recovery, the token opens the ledger.
-  const awsSecret = newSecret('aws-secret');
-  const ledgerToken = newSecret('ledger-token');
-  const random = seededRandom('worker-kills');
+  const crash = crashTest('worker-kills', { steps: STEPS_PER_BRANCH, pause: PAUSE });
+  const { ledgerFile, random } = crash;
 
   before(async () => {
-    let bundle: Awaited<ReturnType<typeof bundleWorkflows>>;
-    [env, moto, bundle] = await Promise.all([startDevServerEnv(), startMoto(), bundleWorkflows()]);
-    writeFileSync(bundleFile, bundle.code);
-    aws = createAwsClients({ endpoint: moto.endpoint, region: 'us-east-1' });
-    createLedger(ledgerFile, ledgerToken);
+    [env] = await Promise.all([startDevServerEnv(), crash.setUp()]);
   });
   after(async () => {
     await env?.teardown();
-    await moto?.stop();
-    rmSync(scratch, { recursive: true, force: true });
+    await crash.tearDown();
   });
 
-  const workerEnv = (): NodeJS.ProcessEnv => ({
-    TEMPORAL_ADDRESS: env.address,
-    TEMPORAL_NAMESPACE: env.namespace ?? 'default',
-    TEMPORAL_CONFIG_FILE: join(scratch, 'no-temporal.toml'),
-    RECOVERY_TASK_QUEUE: TASK_QUEUE,
-    RECOVERY_WORKFLOW_BUNDLE: bundleFile,
-    RECOVERY_REPORTS_DIR: join(scratch, 'reports'),
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_SECRET_ACCESS_KEY: awsSecret,
-    [LEDGER_TOKEN_ENV]: ledgerToken,
-  });
+  const workerEnv = () => crash.workerEnv(env.address, env.namespace);
 
   it(`completes a recovery through ${KILLS} worker kills, every side effect done exactly once`, async () => {
-    const orders = await stageOrdersIncident(aws.dynamodb());
-    const assets = await stageAssetsIncident(aws.s3(), 'crash-assets');
-
-    const { plan, ledgerSteps, gate } = crashPlan({
-      name: 'worker-kills',
-      ledgerFile,
-      orders,
-      assets,
-      branches: { x: 'orders-table', y: 'assets' },
-      steps: STEPS_PER_BRANCH,
-      pause: PAUSE,
-    });
+    await crash.stage();
     let worker: WorkerProcess = await startWorkerProcess(workerEnv());
     const outputs: string[] = [];
-    const handle = await env.client.workflow.start(recoveryWorkflow, {
-      taskQueue: TASK_QUEUE,
-      workflowId: 'worker-kills',
-      args: [
-        {
-          plan,
-          scenario: 'full-restore',
-          targetTime: assets.targetTime,
-        },
-      ],
-    });
+    const handle = await crash.start(env.client);
 
     const started = Date.now();
     const kills: string[] = [];
@@ -165,42 +105,17 @@ describe('worker SIGKILLed at random moments of a recovery (dev server, moto, SQ
     }
     console.log(`# ${kills.join('\n# ')}`);
 
-    // Restores and commands cut short by a kill are retried after their heartbeat timeout.
-    const atGate = await progressWhen(
-      handle,
-      (p) => p.pendingDecisions.length > 0 || p.gates.some((g) => g.gate === gate && g.status === 'waiting'),
-      10 * 60_000,
-    );
-    assert.deepEqual(atGate.pendingDecisions, [], 'no step ran out of retries');
-    await handle.executeUpdate(approveUpdate, { args: [{ gate, by: 'sre', comment: 'after the kills' }] });
-    const report = await handle.result();
+    const report = await crash.approveAtGate(handle, 'after the kills');
     await worker.kill();
     outputs.push(worker.output());
     console.log(`# recovery done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    assert.equal(report.status, 'succeeded');
-    assert.deepEqual(
-      report.components.filter((c) => c.status !== 'succeeded' || c.runs !== 1).map((c) => [c.id, c.status, c.runs]),
-      [],
-      'every component succeeded in one run: no operator was needed',
-    );
-
-    // The ledger: each effect once; the runs a kill caused show in the attempts.
-    const { effects, attempts } = readLedger(ledgerFile);
-    assert.deepEqual(effects, Object.fromEntries(ledgerSteps.map((s) => [s, 1])), 'every ledger effect exactly once');
+    // The runs a kill caused show in the ledger's attempts.
+    const attempts = await crash.assertDoneOnce(report, outputs, env.client);
     for (const steps of interrupted)
       assert.ok(
         steps.some((step) => attempts[step]! >= 2),
         `a ledger command cut short by a kill (${steps.join(' or ')}) was run again`,
       );
-    const reruns = Object.entries(attempts).filter(([, n]) => n > 1);
-    console.log(`# commands run again after a kill: ${reruns.map(([s, n]) => `${s} ×${n}`).join(', ') || 'none'}`);
-
-    await assertAwsEffectsOnce(aws, orders, assets);
-
-    for (const output of outputs)
-      assert.ok(!output.includes(awsSecret) && !output.includes(ledgerToken), 'no secret in the worker output');
-    const scanned = await assertHistoriesFreeOf(env.client, [awsSecret, ledgerToken]);
-    assert.ok(scanned > 2 * STEPS_PER_BRANCH, `every history scanned (${scanned})`);
   });
 });
