@@ -7,6 +7,7 @@ import {
   CancellationScope,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   sleep,
 } from '@temporalio/workflow';
@@ -55,6 +56,11 @@ export interface ComponentRunInput {
   resumeFrom?: string;
   /** A simulated run: the steps share `minutes` of durable timers; the first fails `failAttempts` times. */
   simulation?: { minutes: number; failAttempts: number };
+  /**
+   * The recovery applies the `events` of the result: the run may end with reports unsent. A run of an
+   * older recovery (which would ignore them, e.g. on a worker not yet upgraded) signals every report.
+   */
+  reportsInResult?: boolean;
 }
 
 export interface ComponentRunResult {
@@ -62,7 +68,14 @@ export interface ComponentRunResult {
   /** Results of the steps that ran, by step id. */
   results: Record<string, unknown>;
   failed?: { step: string; error: string; manualCommand?: string };
+  /** Step reports not signalled when the run ended, in order: the recovery applies them with the result. */
+  events?: StepEvent[];
 }
+
+/** Runs from this version on do not wait for their step reports (see stepReports). */
+export const PIPELINED_STEP_REPORTS = 'pipelined-step-reports';
+/** Recoveries from this version on apply the reports a run hands back in its result. */
+export const STEP_REPORTS_IN_RESULT = 'step-reports-in-result';
 
 /** The message of an activity failure, with the error type the activity gave it. */
 export function describeFailure(error: unknown): string {
@@ -78,11 +91,42 @@ export function describeFailure(error: unknown): string {
  * the step the operator chose.
  */
 export async function componentRecoveryWorkflow(input: ComponentRunInput): Promise<ComponentRunResult> {
-  const { component, context, recoveryId } = input;
+  const { component, recoveryId } = input;
   const parent = getExternalWorkflowHandle(recoveryId);
-  const report = (step: string, status: StepStatus, extra: Partial<StepEvent> = {}) =>
-    parent.signal(stepEventSignal, { component: component.id, step, status, at: new Date().toISOString(), ...extra });
+  const send = (event: StepEvent) => parent.signal(stepEventSignal, event);
+  // Runs begun before this version replay as they ran: each report awaited before the next command.
+  const reports = patched(PIPELINED_STEP_REPORTS) ? stepReports(send) : undefined;
+  const reporting: StepReporting = {
+    async report(step, status, extra = {}) {
+      const event = { component: component.id, step, status, at: new Date().toISOString(), ...extra };
+      if (reports) reports.post(event);
+      else await send(event);
+    },
+    beforeWait: () => reports?.release(),
+  };
+  try {
+    const result = await runSteps(input, reporting);
+    if (!reports) return result;
+    const events = await reports.close(input.reportsInResult === true);
+    return events.length ? { ...result, events } : result;
+  } catch (error) {
+    // A run that throws has no result to carry reports: they all go out first.
+    await reports?.flush();
+    throw error;
+  }
+}
 
+/** How a run tells its recovery about its steps. */
+interface StepReporting {
+  report: (step: string, status: StepStatus, extra?: Partial<StepEvent>) => Promise<void>;
+  /** Called before each wait for an activity or a timer: the reports so far can go out meanwhile. */
+  beforeWait: () => void;
+}
+
+/** The steps of a component's run. */
+async function runSteps(input: ComponentRunInput, reporting: StepReporting): Promise<ComponentRunResult> {
+  const { component, context } = input;
+  const { report, beforeWait } = reporting;
   const steps = input.steps ?? runbookOf(component, context);
   const first = input.resumeFrom ? steps.findIndex((s) => s.id === input.resumeFrom) : 0;
   if (first < 0)
@@ -98,7 +142,7 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
     waitingFor.delete(coveringStep);
   };
 
-  if (input.simulation) return simulate(steps.slice(first), input.simulation, report);
+  if (input.simulation) return simulate(steps.slice(first), input.simulation, reporting);
 
   for (const step of steps.slice(first)) {
     const automation = step.automation;
@@ -121,11 +165,13 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
     }
     if ('timer' in automation) {
       await report(step.id, 'running');
+      beforeWait();
       await sleep(parseDuration(automation.timer)!, { summary: `${component.id}: ${step.title}` });
       await report(step.id, 'succeeded');
       continue;
     }
     await report(step.id, 'running');
+    beforeWait();
     try {
       results[step.id] = await runAutomation(
         automation.profile === 'long' ? long : short,
@@ -154,6 +200,55 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
 }
 
 /**
+ * A component's step reports to its recovery, in order, without holding up the steps. `post` only
+ * queues: a step's activity or timer is scheduled in the same workflow task as its "running"
+ * report instead of one signal round trip later. `release`, before each wait, sends the queue one
+ * signal at a time (Temporal does not order signals sent in the same workflow task), from a scope
+ * that is not cancellable, so a cancelled run still reports everything. `close` waits for the
+ * signal in flight (one still pending when the workflow completes can be lost) and hands back the
+ * reports not sent, which ride in the run's result: the run ends without another round trip. For a
+ * recovery that would not read them there (`inResult` false), it sends them all first.
+ * `flush` sends them all, for a run that throws and has no result. A signal that fails (the
+ * recovery is gone) stops the sending, and `close` or `flush` throws its error.
+ */
+function stepReports(send: (event: StepEvent) => Promise<void>) {
+  const queue: StepEvent[] = [];
+  let sending: Promise<void> | undefined;
+  let closed = false;
+  let failure: { error: unknown } | undefined;
+  const pump = async () => {
+    try {
+      while (queue.length > 0 && !closed) await send(queue.shift()!);
+    } catch (error) {
+      failure = { error };
+    } finally {
+      sending = undefined;
+    }
+  };
+  const release = () => {
+    if (!sending && !closed && !failure && queue.length > 0) sending = CancellationScope.nonCancellable(pump);
+  };
+  const settled = async () => {
+    await sending;
+    if (failure) throw failure.error;
+  };
+  return {
+    post: (event: StepEvent) => void queue.push(event),
+    release,
+    async close(inResult: boolean): Promise<StepEvent[]> {
+      if (!inResult) release();
+      else closed = true;
+      await settled();
+      return queue.splice(0);
+    },
+    async flush(): Promise<void> {
+      release();
+      await settled();
+    },
+  };
+}
+
+/**
  * The runbook rehearsed on paper: each step that does work (not covered by another) takes an equal
  * share of the component's simulated duration as a durable timer, so the time-skipping server
  * plays hours in milliseconds. The first step's injected failures go through the real activity
@@ -162,7 +257,7 @@ export async function componentRecoveryWorkflow(input: ComponentRunInput): Promi
 async function simulate(
   steps: RunbookStep[],
   { minutes, failAttempts }: { minutes: number; failAttempts: number },
-  report: (step: string, status: StepStatus, extra?: Partial<StepEvent>) => Promise<void>,
+  { report, beforeWait }: StepReporting,
 ): Promise<ComponentRunResult> {
   const working = steps.filter((s) => !(s.automation && 'coveredBy' in s.automation));
   const share = (minutes * 60_000) / Math.max(1, working.length);
@@ -174,6 +269,7 @@ async function simulate(
       continue;
     }
     await report(step.id, 'running');
+    beforeWait();
     if (i === 0 && failAttempts > 0) {
       try {
         results[step.id] = await short.simulateStep({ step: step.id, failAttempts });

@@ -33,6 +33,7 @@ import {
   componentWorkflowId,
   describeFailure,
   SHORT_RETRY,
+  STEP_REPORTS_IN_RESULT,
   type ComponentRunResult,
 } from './component';
 import { describeLeftovers, tearDownDrill } from './drill-teardown';
@@ -56,6 +57,7 @@ import {
   type ComponentProgress,
   type RecoveryProgress,
   type RecoveryStatus,
+  type StepEvent,
 } from './progress';
 import { describeRequestIssues, recoveryRequestSchema, type RecoveryRequest } from './request';
 import { RECOVERY_INCIDENT, RECOVERY_PLAN, RECOVERY_SCENARIO, RECOVERY_STATUS } from './search-attributes';
@@ -133,10 +135,13 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     ...(req.incident ? [{ key: RECOVERY_INCIDENT, value: req.incident.id }] : []),
   ]);
 
+  // Component runs may hand their last step reports back in their result (applied below).
+  const reportsInResult = patched(STEP_REPORTS_IN_RESULT);
+
   // Handlers first: an approval or a decision sent while the plan loads gets a clear answer.
   const progressOf = (id: string) => state.components.find((c) => c.id === id)!;
   let refresh = () => setCurrentDetails(summaryMarkdown(state));
-  setHandler(stepEventSignal, (event) => {
+  const applyStepEvent = (event: StepEvent) => {
     const step = progressOf(event.component)?.steps.find((s) => s.id === event.step);
     if (!step) return;
     step.status = event.status;
@@ -149,6 +154,9 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
     }
     if (event.error !== undefined) step.error = event.error;
     if (event.result !== undefined) step.result = event.result;
+  };
+  setHandler(stepEventSignal, (event) => {
+    applyStepEvent(event);
     refresh();
   });
 
@@ -460,6 +468,7 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
                 context,
                 steps: runbooks[id]!.steps,
                 resumeFrom,
+                ...(reportsInResult && { reportsInResult }),
                 ...(simulation && {
                   simulation: {
                     minutes: minutesOf(estimateOf(component)) * (simulation.slow[id] ?? 1),
@@ -486,6 +495,11 @@ export async function recoveryWorkflow(request: RecoveryRequest): Promise<Recove
         };
       } finally {
         running.delete(id);
+      }
+      // The reports the run had not signalled when it ended (runs since 'pipelined-step-reports').
+      if (result.events?.length) {
+        for (const event of result.events) applyStepEvent(event);
+        refresh();
       }
       const restored = Object.values(result.results).find(
         (r): r is { recoveryPoint: string } => typeof (r as { recoveryPoint?: unknown })?.recoveryPoint === 'string',
