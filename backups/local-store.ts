@@ -51,7 +51,7 @@ export class LocalBackupStore {
     } catch (error) {
       const { code, message } = error as NodeJS.ErrnoException;
       const cause = code === 'EROFS' ? 'is on a read-only file system' : 'cannot be written';
-      throw new Error(`backup location ${this.root}: ${existing} ${cause} (${message})`);
+      throw new Error(`backup location ${this.root}: ${existing} ${cause} (${message})`, { cause: error });
     }
   }
 
