@@ -206,7 +206,13 @@ describe('the worker process on a cluster: metrics, JSON logs, encrypted payload
       const result = events.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
       assert.ok(input && result, 'the started input and the completed result are there');
       startedInput = input;
-      const payloads = payloadsOf(events);
+      // Patch markers (patched()) are written by the SDK's core, unencoded: they hold the patch id only.
+      const patches = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+      for (const marker of patches) {
+        const [data] = marker.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [];
+        assert.deepEqual(Object.keys(JSON.parse(utf8(data?.data)) as object).sort(), ['deprecated', 'id']);
+      }
+      const payloads = payloadsOf(events.filter((e) => !patches.includes(e)));
       assert.ok(payloads.length >= 4, `payloads found: ${payloads.length}`);
       for (const payload of payloads) {
         assert.equal(utf8(payload.metadata?.encoding), 'binary/encrypted');

@@ -8,6 +8,12 @@ export interface OnCallOptions {
   abortOn?: (decision: PendingDecision) => boolean;
   /** Gives up (throws) after this long: a recovery that never ends must not hang the tests. */
   deadlineMs?: number;
+  /**
+   * On the time-skipping server: moves its clock on by a bounded step between two looks (e.g.
+   * `() => env.sleep('1m')`). Awaiting the result there would let the server skip freely, and a
+   * recovery idle for an operator skips past its last timer to its timeout before anyone looks.
+   */
+  advance?: () => Promise<void>;
 }
 
 /**
@@ -19,18 +25,24 @@ export interface OnCallOptions {
 export async function actAsOnCall(
   handle: WorkflowHandle,
   approve: string[],
-  { abortOn = () => false, deadlineMs = 10 * 60_000 }: OnCallOptions = {},
+  { abortOn = () => false, deadlineMs = 10 * 60_000, advance }: OnCallOptions = {},
 ): Promise<{ report: RecoveryProgress; decisions: string[] }> {
   const deadline = Date.now() + deadlineMs;
   const decisions: string[] = [];
   let report: RecoveryProgress | undefined;
   let failure: Error | undefined;
-  void handle.result().then(
-    (result: RecoveryProgress) => (report = result),
-    (error: Error) => (failure = error),
-  );
+  const settle = () =>
+    handle.result().then(
+      (result: RecoveryProgress) => (report = result),
+      (error: Error) => (failure = error),
+    );
+  if (!advance) void settle();
   while (!report) {
     if (failure) throw failure;
+    if (advance && (await handle.describe()).status.name !== 'RUNNING') {
+      await settle();
+      continue;
+    }
     const progress = await handle.query(progressQuery).catch(() => undefined);
     if (Date.now() > deadline) {
       const state = progress?.components.map((c) => [
@@ -52,7 +64,7 @@ export async function actAsOnCall(
       if (gate.status === 'waiting' && approve.includes(gate.gate))
         await handle.executeUpdate(approveUpdate, { args: [{ gate: gate.gate, by: 'sre', comment: 'healthy' }] });
     }
-    await sleep(200);
+    await (advance ? advance() : sleep(200));
   }
   return { report, decisions };
 }
