@@ -245,9 +245,8 @@ async function demo(): Promise<void> {
   // One status line per change; the on-call's lines below say what is done about each stop.
   const live = { write: (text: string) => process.stdout.write(text.replace(/^ {2}.*\n?/gm, '')) };
   const following = followRecovery(target, handle, { live });
-  const onCall = actAsOnCall(target, handle, following);
-  const outcome = await following;
-  await onCall;
+  // Awaited together: when Ctrl-C closes the connections under both, neither failure goes unhandled.
+  const [outcome] = await Promise.all([following, actAsOnCall(target, handle, following)]);
   if (!('report' in outcome))
     throw new Error(`the recovery did not finish: ${'refused' in outcome ? outcome.refused : outcome.ended}`);
   const report = outcome.report;
