@@ -43,7 +43,9 @@ function named(error: Error & { [NAMED]?: true }, what: string): Error {
   if (error[NAMED] || error instanceof ApplicationFailure) return error;
   const meta = error as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } };
   const status = meta.$metadata?.httpStatusCode ?? meta.$response?.statusCode;
-  error.message = `${what}: ${status ? `HTTP ${status} ` : ''}${error.name}: ${error.message}`;
+  // The SDK's hint to inspect a hidden field of the error object means nothing to an operator.
+  const sdkMessage = error.message.replace(/\n\s*Deserialization error: to see the raw response[^]*$/, '');
+  error.message = `${what}: ${status ? `HTTP ${status} ` : ''}${error.name}: ${sdkMessage}`;
   error[NAMED] = true;
   return error;
 }

@@ -158,7 +158,8 @@ describe('DynamoDB restore from backup (dev server + moto)', () => {
   it('stops at once, naming the backup, when the backup does not exist', async () => {
     const missing = `${incident.backupArn.slice(0, -4)}dead`;
     const decision = await operatorSees('missing', restoreRequest('orders-restored', missing));
-    assert.match(decision.error, /^BackupNotFoundException: /);
+    assert.match(decision.error, /^restore DynamoDB table orders-restored from backup \S+: BackupNotFoundException: /);
+    assert.equal(decision.error.split('BackupNotFoundException').length, 2, 'the error type is said once');
     assert.ok(decision.error.includes(missing), decision.error);
     assert.ok(!(await tableNames()).includes('orders-restored'));
   });

@@ -77,10 +77,17 @@ export const PIPELINED_STEP_REPORTS = 'pipelined-step-reports';
 /** Recoveries from this version on apply the reports a run hands back in its result. */
 export const STEP_REPORTS_IN_RESULT = 'step-reports-in-result';
 
-/** The message of an activity failure, with the error type the activity gave it. */
+/**
+ * The message of an activity failure, with the error type the activity gave it, unless the message
+ * names it already (AWS failures say "call: HTTP 500 Type: …"). Only the text changes with this,
+ * never a command, so runs replay alike.
+ */
 export function describeFailure(error: unknown): string {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  if (cause instanceof ApplicationFailure) return `${cause.type ? `${cause.type}: ` : ''}${cause.message}`;
+  if (cause instanceof ApplicationFailure) {
+    const { type, message } = cause;
+    return type && !message.includes(`${type}: `) ? `${type}: ${message}` : message;
+  }
   return cause instanceof Error ? cause.message : String(cause);
 }
 

@@ -247,7 +247,10 @@ describe(`AWS calls failing at ${RUNS.map((r) => `${r.rate * 100} %`).join(', ')
       assert.equal(decision.component, 'orders-api');
       assert.equal(decision.step, 'record-current');
       // The reason names the call and the service, not only what the SDK made of a 500's body.
-      assert.match(decision.error, /orders-api.*HTTP 500/);
+      assert.match(decision.error, /^describe ECS service orders-api .*: HTTP 500 (\w+): /);
+      const type = /HTTP 500 (\w+): /.exec(decision.error)![1]!;
+      assert.equal(decision.error.split(`${type}: `).length, 2, `the error type is said once: ${decision.error}`);
+      assert.doesNotMatch(decision.error, /hidden field/, 'no SDK hint the operator cannot follow');
       assert.equal(report.status, 'succeeded');
       assert.equal(ledger.done(`${ECS}.UpdateService`).length, 1, 'one deployment');
     },
