@@ -35,7 +35,9 @@ export function percentile(values: number[], p: number): number {
     : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** A figure with its ratio against the baseline filled in. */
+/** A figure with its ratio against the baseline filled in; none against a baseline of 0 (one that rounds to 0). */
 export function compared(figure: Omit<Figure, 'ratio'>): Figure {
-  return figure.baseline ? { ...figure, ratio: figure.value / figure.baseline.value } : figure;
+  return figure.baseline && figure.baseline.value > 0
+    ? { ...figure, ratio: figure.value / figure.baseline.value }
+    : figure;
 }
