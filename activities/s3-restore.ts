@@ -11,11 +11,11 @@ import {
   PutBucketVersioningCommand,
   type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './aws-clients';
 import { awsCall, awsFailure } from './aws-errors';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { heartbeatWhile } from './heartbeat';
 
 export interface S3Location {
