@@ -51,14 +51,17 @@ export function createAwsClients(settings: AwsSettings = {}) {
     s3: (region = settings.region) =>
       client('s3', region, (config) => new S3Client({ ...config, forcePathStyle: settings.endpoint !== undefined })),
     /**
-     * S3 for writes that must not be repeated blindly: the SDK retries a call whose response was lost
-     * (a reset after S3 acted), and a repeated CopyObject or DeleteObject leaves one more version or
-     * delete marker. With one attempt, the caller checks the key before trying again.
+     * Clients for writes that must not be repeated blindly: the SDK retries a call whose response was
+     * lost (a reset after AWS acted), and a repeated CopyObject or DeleteObject leaves one more
+     * version or delete marker, a repeated forced UpdateService one more deployment. With one
+     * attempt, the caller checks what the earlier try did before trying again.
      */
     s3SingleAttempt: (region = settings.region) =>
       client('s3-single-attempt', region, (config) => {
         return new S3Client({ ...config, maxAttempts: 1, forcePathStyle: settings.endpoint !== undefined });
       }),
+    ecsSingleAttempt: (region = settings.region) =>
+      client('ecs-single-attempt', region, (config) => new ECSClient({ ...config, maxAttempts: 1 })),
     // Route 53 is global: its API lives in us-east-1 whatever the records point at.
     route53: () => client('route53', 'us-east-1', (config) => new Route53Client(config)),
   };

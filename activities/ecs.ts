@@ -336,8 +336,10 @@ export function createEcsActivities(
         { [ECS_TAGS.recovery]: recovery, [ECS_TAGS.replaces]: replaces, [ECS_TAGS.deployment]: PENDING },
         what,
       );
+      // Sent once: a lost response leaves the tags at pending, and the activity's next attempt (above)
+      // tells from the PRIMARY deployment whether ECS acted. An SDK retry would deploy a second time.
       const { service: updated } = await ecsCall(ref, what, 'ecs:UpdateService', (abortSignal) =>
-        aws.ecs(input.region).send(
+        aws.ecsSingleAttempt(input.region).send(
           new UpdateServiceCommand({
             cluster: input.cluster,
             service: input.service,

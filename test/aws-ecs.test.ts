@@ -79,7 +79,7 @@ describe('ecs-service activities (moto)', () => {
   let moto: MotoServer;
   let aws: AwsClients;
   let ecs: Ecs;
-  /** Commands the activities and the test sent to ECS (a middleware on the real client). */
+  /** Attempts of the commands the activities and the test sent to ECS (a middleware on the real clients). */
   const sent: string[] = [];
   /** The next call of this command reaches moto, but its response is lost on the way back. */
   let loseResponseOf: string | undefined;
@@ -87,18 +87,20 @@ describe('ecs-service activities (moto)', () => {
   before(async () => {
     moto = await startMoto({ MOTO_ECS_SERVICE_RUNNING: '1' });
     aws = createAwsClients({ endpoint: moto.endpoint, region: REGION });
-    aws.ecs().middlewareStack.add(
-      (next, context) => async (args) => {
-        sent.push(context.commandName ?? '');
-        const result = await next(args);
-        if (loseResponseOf === context.commandName) {
-          loseResponseOf = undefined;
-          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
-        }
-        return result;
-      },
-      { step: 'initialize', name: 'recordCommands' },
-    );
+    // Inside the SDK's retry loop: each attempt is counted, and a lost response is one the SDK may retry.
+    for (const client of [aws.ecs(), aws.ecsSingleAttempt()])
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          sent.push(context.commandName ?? '');
+          const result = await next(args);
+          if (loseResponseOf === context.commandName) {
+            loseResponseOf = undefined;
+            throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+          }
+          return result;
+        },
+        { step: 'deserialize', name: 'recordCommands' },
+      );
     ecs = createEcsActivities(aws, { pollIntervalMs: 20 });
   });
   after(() => moto?.stop());
@@ -300,7 +302,9 @@ describe('ecs-service activities (moto)', () => {
 });
 
 describe('ecs-service activities (mocked AWS)', () => {
-  const aws = createAwsClients({ region: REGION });
+  const real = createAwsClients({ region: REGION });
+  // One mocked client answers every ECS call, the single-attempt UpdateService included.
+  const aws: AwsClients = { ...real, ecsSingleAttempt: () => real.ecs(REGION) };
   const mocked = mockClient(aws.ecs(REGION));
   const ecs = createEcsActivities(aws, { pollIntervalMs: 10 });
   afterEach(() => mocked.reset());
